@@ -1,0 +1,24 @@
+/**
+ * One jest run for the whole repository. ESM throughout: jest runs under
+ * `node --experimental-vm-modules` and ts-jest compiles TypeScript as ESM.
+ * Unit specs sit beside the code (`*.spec.ts`); cross-library tests live in `test/`.
+ * @type {import('jest').Config}
+ */
+export default {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
+  },
+  testMatch: [
+    '<rootDir>/libs/*/src/**/*.spec.ts',
+    '<rootDir>/libs/*/test/**/*.spec.ts',
+    '<rootDir>/test/**/*.spec.ts',
+  ],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  modulePathIgnorePatterns: ['<rootDir>/libs/.*/dist/'],
+  testTimeout: 120000,
+};

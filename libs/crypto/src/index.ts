@@ -1,0 +1,72 @@
+/**
+ * @usm/crypto: the crypto core of Ultra-Secure Messenger.
+ *
+ * Await `ready()` once; after that every primitive but AES-256-GCM (and what uses it) is
+ * synchronous. Works unchanged in Node 20 and in a browser bundle.
+ */
+export { ready } from './sodium.js';
+export { CryptoError, CryptoErrorCode } from './errors.js';
+export { assertBytes, bytesEqual, concatBytes, fromHex, randomBytes, toHex, wipe } from './bytes.js';
+export {
+  AES_256_KEY_BYTES,
+  GCM_IV_BYTES,
+  GCM_TAG_BYTES,
+  aesGcm,
+  createNodeAesGcm,
+  createWebCryptoAesGcm,
+  setAesGcmBackend,
+  type AesGcmBackend,
+} from './aes-gcm.js';
+export { HKDF_MAX_OUTPUT, hkdf, hkdfExpand, hkdfExtract, hmacSha256 } from './hkdf.js';
+export {
+  ARGON2ID_DEFAULTS,
+  ARGON2ID_SALT_BYTES,
+  deriveKeyFromPassphrase,
+  sha256,
+  type Argon2idParams,
+} from './hash.js';
+export {
+  IdentityPublicKey,
+  KEY_ENCODING_VERSION,
+  KemPublicKey,
+  KeyType,
+  SecretKey,
+  X25519PublicKey,
+  shortFingerprint,
+} from './keys.js';
+export {
+  ED25519_SIGNATURE_BYTES,
+  assertSignature,
+  decodeIdentityKeyPair,
+  decodeX25519KeyPair,
+  generateIdentityKeyPair,
+  generateX25519KeyPair,
+  identityKeyPairFromSecret,
+  identityToX25519KeyPair,
+  identityToX25519PublicKey,
+  sign,
+  verify,
+  x25519,
+  x25519KeyPairFromSecret,
+  x25519Raw,
+  type IdentityKeyPair,
+  type X25519KeyPair,
+} from './keygen.js';
+export {
+  XWING_CIPHERTEXT_BYTES,
+  XWING_SHARED_SECRET_BYTES,
+  decodeKemKeyPair,
+  generateKemKeyPair,
+  kemDecapsulate,
+  kemEncapsulate,
+  kemKeyPairFromSecret,
+  type KemEncapsulation,
+  type KemKeyPair,
+} from './kem.js';
+export {
+  FINGERPRINT_ITERATIONS,
+  fingerprintDigits,
+  formatSafetyNumber,
+  safetyNumber,
+  type SafetyNumberParty,
+} from './fingerprint.js';
