@@ -9,6 +9,7 @@ export default {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
+    '^@usm/(crypto|protocol|client|relay)$': '<rootDir>/libs/$1/src/index.ts',
   },
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
@@ -17,6 +18,7 @@ export default {
     '<rootDir>/libs/*/src/**/*.spec.ts',
     '<rootDir>/libs/*/test/**/*.spec.ts',
     '<rootDir>/test/**/*.spec.ts',
+    '<rootDir>/apps/*/test/**/*.spec.ts',
   ],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   modulePathIgnorePatterns: ['<rootDir>/libs/.*/dist/'],

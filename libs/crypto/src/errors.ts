@@ -24,6 +24,8 @@ export enum CryptoErrorCode {
   JumpTooLarge = 'JUMP_TOO_LARGE',
   /** A pickle has an unknown version, a bad layout, or could not be decrypted. */
   BadPickle = 'BAD_PICKLE',
+  /** The session cannot do this yet (a responder sends only after the first message arrived). */
+  SessionNotReady = 'SESSION_NOT_READY',
   /** A limit of the protocol was reached (e.g. a chain's message counter). */
   LimitExceeded = 'LIMIT_EXCEEDED',
 }
