@@ -1,1 +1,1 @@
-export {};
+export { ProtocolError, ProtocolErrorCode } from './errors.js';
