@@ -64,6 +64,21 @@ export {
   type KemKeyPair,
 } from './kem.js';
 export {
+  MLKEM768_CIPHERTEXT_BYTES,
+  MLKEM768_ENCAPS_SEED_BYTES,
+  MLKEM768_PUBLIC_KEY_BYTES,
+  MLKEM768_SECRET_KEY_BYTES,
+  MLKEM768_SEED_BYTES,
+  MLKEM768_SHARED_SECRET_BYTES,
+  generateMlKem768KeyPair,
+  mlkem768Decapsulate,
+  mlkem768Encapsulate,
+  mlkem768EncapsulateDeterministic,
+  mlkem768KeyPairFromSeed,
+  type MlKem768Encapsulation,
+  type MlKem768KeyPair,
+} from './mlkem.js';
+export {
   FINGERPRINT_ITERATIONS,
   fingerprintDigits,
   formatSafetyNumber,
