@@ -29,6 +29,12 @@ export enum ProtocolErrorCode {
   InvalidKey = 'INVALID_KEY',
   /** A prekey bundle is missing, stale, or a one-time prekey was already used. */
   BadPrekey = 'BAD_PREKEY',
+  /** A socket event that needs an authenticated socket (handshake completed) arrived before it. */
+  Unauthenticated = 'UNAUTHENTICATED',
+  /** A rate limit was hit; the error reply carries `retryAfterMs`. */
+  RateLimited = 'RATE_LIMITED',
+  /** The relay failed on its side (store unavailable, a bug); the details stay in its log. */
+  Internal = 'INTERNAL',
 }
 
 export class ProtocolError extends Error {
