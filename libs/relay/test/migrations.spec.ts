@@ -1,0 +1,29 @@
+import { usePostgres, runMigrations } from '../../../test/support/postgres.js';
+import { runRelayMigrations } from '../src/relay-database.js';
+
+describe('relay migrations', () => {
+  const pg = usePostgres();
+
+  it('create every table once, even when two nodes run them at the same time', async () => {
+    const [a, b] = await Promise.all([pg.dataSource(), pg.dataSource()]);
+    const applied = await Promise.all([runRelayMigrations(a), runRelayMigrations(b)]);
+    // Exactly one of the two nodes applied the migration; the other found it done.
+    expect(applied.flat()).toEqual(['RelayInitialSchema1795600000000']);
+    await runMigrations(a);
+
+    const c = await pg.client();
+    const tables = await c.query<{ tablename: string }>(
+      `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`,
+    );
+    expect(tables.rows.map((r) => r.tablename)).toEqual([
+      'usm_mail',
+      'usm_migrations',
+      'usm_one_time_prekeys',
+      'usm_prekeys',
+      'usm_rate_limits',
+      'usm_replay_nonces',
+    ]);
+    const history = await c.query(`SELECT name FROM usm_migrations`);
+    expect(history.rowCount).toBe(1);
+  });
+});

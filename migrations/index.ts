@@ -1,0 +1,10 @@
+/**
+ * Every relay migration, oldest first. The only way the relay's schema changes: add a new file
+ * here, never edit one that has shipped. Hosts that run migrations with their own DataSource add
+ * `RELAY_MIGRATIONS` to its `migrations` list.
+ */
+import { RelayInitialSchema1795600000000 } from './1795600000000-relay-initial-schema.js';
+
+export const RELAY_MIGRATIONS = [RelayInitialSchema1795600000000] as const;
+
+export { RelayInitialSchema1795600000000 };
