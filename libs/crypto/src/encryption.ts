@@ -44,14 +44,16 @@ export class MessageKey {
   /** Hands out the key bytes once and forgets them; the caller wipes them. */
   take(): Uint8Array {
     const bytes = this.#bytes;
-    if (!bytes) throw new CryptoError(CryptoErrorCode.DuplicateMessage, `message key ${this.index} was already used`);
+    if (!bytes)
+      throw new CryptoError(CryptoErrorCode.DuplicateMessage, `message key ${this.index} was already used`);
     this.#bytes = undefined;
     return bytes;
   }
 
   /** A copy of the bytes without consuming the key (pickling skipped keys). */
   peek(): Uint8Array {
-    if (!this.#bytes) throw new CryptoError(CryptoErrorCode.DuplicateMessage, `message key ${this.index} was already used`);
+    if (!this.#bytes)
+      throw new CryptoError(CryptoErrorCode.DuplicateMessage, `message key ${this.index} was already used`);
     return this.#bytes.slice();
   }
 
@@ -63,6 +65,11 @@ export class MessageKey {
   discard(): void {
     if (this.#bytes) wipe(this.#bytes);
     this.#bytes = undefined;
+  }
+
+  /** Same as `discard()`, so a MessageKey retires like any other secret. */
+  wipe(): void {
+    this.discard();
   }
 
   toJSON(): string {
@@ -85,7 +92,11 @@ function deriveKeyAndIv(mk: MessageKey): { key: Uint8Array; iv: Uint8Array } {
 }
 
 /** Encrypts with a one-time message key (consumed). Output: ciphertext | tag. */
-export async function sealWithMessageKey(mk: MessageKey, plaintext: Uint8Array, ad: Uint8Array): Promise<Uint8Array> {
+export async function sealWithMessageKey(
+  mk: MessageKey,
+  plaintext: Uint8Array,
+  ad: Uint8Array,
+): Promise<Uint8Array> {
   const { key, iv } = deriveKeyAndIv(mk);
   try {
     return await aesGcm().encrypt(key, iv, plaintext, ad);
@@ -95,7 +106,11 @@ export async function sealWithMessageKey(mk: MessageKey, plaintext: Uint8Array, 
 }
 
 /** Decrypts with a one-time message key (consumed, whatever the outcome). */
-export async function openWithMessageKey(mk: MessageKey, sealed: Uint8Array, ad: Uint8Array): Promise<Uint8Array> {
+export async function openWithMessageKey(
+  mk: MessageKey,
+  sealed: Uint8Array,
+  ad: Uint8Array,
+): Promise<Uint8Array> {
   const { key, iv } = deriveKeyAndIv(mk);
   try {
     return await aesGcm().decrypt(key, iv, sealed, ad);
@@ -108,13 +123,21 @@ export async function openWithMessageKey(mk: MessageKey, sealed: Uint8Array, ad:
 export const RANDOM_NONCE_OVERHEAD = GCM_IV_BYTES + GCM_TAG_BYTES;
 
 /** Encrypts under a reusable key with a fresh random 96-bit nonce. Output: nonce | ciphertext | tag. */
-export async function sealWithRandomNonce(key: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Promise<Uint8Array> {
+export async function sealWithRandomNonce(
+  key: Uint8Array,
+  plaintext: Uint8Array,
+  ad: Uint8Array,
+): Promise<Uint8Array> {
   const nonce = randomBytes(GCM_IV_BYTES);
   return concatBytes(nonce, await aesGcm().encrypt(key, nonce, plaintext, ad));
 }
 
 /** Opens `nonce | ciphertext | tag`; BAD_MAC when it does not verify. */
-export async function openWithRandomNonce(key: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Promise<Uint8Array> {
+export async function openWithRandomNonce(
+  key: Uint8Array,
+  sealed: Uint8Array,
+  ad: Uint8Array,
+): Promise<Uint8Array> {
   assertBytes(sealed, undefined, 'sealed data');
   if (sealed.length < RANDOM_NONCE_OVERHEAD) {
     throw new CryptoError(

@@ -23,6 +23,7 @@ export {
   ARGON2ID_SALT_BYTES,
   deriveKeyFromPassphrase,
   sha256,
+  sha256Sync,
   type Argon2idParams,
 } from './hash.js';
 export {
@@ -85,3 +86,22 @@ export {
   safetyNumber,
   type SafetyNumberParty,
 } from './fingerprint.js';
+export {
+  MESSAGE_KEY_BYTES,
+  MessageKey,
+  RANDOM_NONCE_OVERHEAD,
+  openWithMessageKey,
+  openWithRandomNonce,
+  sealWithMessageKey,
+  sealWithRandomNonce,
+} from './encryption.js';
+export {
+  DoubleRatchet,
+  HEADER_KEY_BYTES,
+  SHARED_SECRET_BYTES,
+  type InitiatorParams,
+  type ResponderParams,
+} from './ratchet/double-ratchet.js';
+export { RATCHET_MESSAGE_OVERHEAD, RATCHET_MESSAGE_VERSION } from './ratchet/ratchet-message.js';
+export { PICKLE_KEY_BYTES, RATCHET_PICKLE_VERSION } from './ratchet/ratchet-state.js';
+export { MAX_CHAIN_INDEX, MAX_RECEIVING_CHAINS, MAX_SKIP, MAX_SKIPPED_KEYS } from './ratchet/limits.js';

@@ -30,9 +30,15 @@ abstract class ChainKey {
   /** KDF_CK: the message key at `index` and the raw next chain key. */
   protected kdf(): [MessageKey, Uint8Array] {
     if (this.index >= MAX_CHAIN_INDEX) {
-      throw new CryptoError(CryptoErrorCode.LimitExceeded, `chain: message index ${this.index} is the last one a chain allows`);
+      throw new CryptoError(
+        CryptoErrorCode.LimitExceeded,
+        `chain: message index ${this.index} is the last one a chain allows`,
+      );
     }
-    return [new MessageKey(hmacSha256(this.key, CHAIN_KDF_MESSAGE_KEY_INPUT), this.index), hmacSha256(this.key, CHAIN_KDF_NEXT_CHAIN_KEY_INPUT)];
+    return [
+      new MessageKey(hmacSha256(this.key, CHAIN_KDF_MESSAGE_KEY_INPUT), this.index),
+      hmacSha256(this.key, CHAIN_KDF_NEXT_CHAIN_KEY_INPUT),
+    ];
   }
 
   /** The raw key, for pickling only. */

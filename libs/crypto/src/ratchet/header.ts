@@ -35,7 +35,11 @@ export function sealHeader(headerKey: Uint8Array, header: Header, ad: Uint8Array
 }
 
 /** HDECRYPT(hk, enc_header): the header, or undefined when this key does not open it. */
-export async function openHeader(headerKey: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Promise<Header | undefined> {
+export async function openHeader(
+  headerKey: Uint8Array,
+  sealed: Uint8Array,
+  ad: Uint8Array,
+): Promise<Header | undefined> {
   try {
     return decodeHeader(await openWithRandomNonce(headerKey, sealed, ad));
   } catch (err) {

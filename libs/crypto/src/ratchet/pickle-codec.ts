@@ -74,12 +74,19 @@ export class PickleReader {
   }
   optional(length: number, field: string): Uint8Array | undefined {
     const flag = this.u8(`${field} presence`);
-    if (flag > 1) throw new CryptoError(CryptoErrorCode.BadPickle, `pickle: ${field} presence byte must be 0 or 1, got ${flag}`);
+    if (flag > 1)
+      throw new CryptoError(
+        CryptoErrorCode.BadPickle,
+        `pickle: ${field} presence byte must be 0 or 1, got ${flag}`,
+      );
     return flag === 1 ? this.#take(length, field) : undefined;
   }
   end(): void {
     if (this.#offset !== this.data.length) {
-      throw new CryptoError(CryptoErrorCode.BadPickle, `pickle: ${this.data.length - this.#offset} unexpected bytes after the end`);
+      throw new CryptoError(
+        CryptoErrorCode.BadPickle,
+        `pickle: ${this.data.length - this.#offset} unexpected bytes after the end`,
+      );
     }
   }
 }

@@ -40,7 +40,11 @@ export class RootKey {
   #kdf(dhOutput: Uint8Array): [Uint8Array, Uint8Array, Uint8Array] {
     assertBytes(dhOutput, 32, 'DH output');
     const okm = hkdf(dhOutput, this.#bytes, ROOT_KDF_INFO, 96);
-    const parts: [Uint8Array, Uint8Array, Uint8Array] = [okm.slice(0, 32), okm.slice(32, 64), okm.slice(64, 96)];
+    const parts: [Uint8Array, Uint8Array, Uint8Array] = [
+      okm.slice(0, 32),
+      okm.slice(32, 64),
+      okm.slice(64, 96),
+    ];
     wipe(okm);
     return parts;
   }
