@@ -46,6 +46,8 @@ export const RELAY_MESSAGES = {
   // Requests (sent to clients through the gateway's exception filter).
   batchTooLarge: (count: number, max: number) =>
     `Too many envelopes in one request: ${count}, at most ${max}. Split the batch.`,
+  badEnvelope: (index: number) =>
+    `Envelope ${index} must be an object { recipient, messageId, envelope, ttlMs? } with byte arrays.`,
   envelopeTooLarge: (index: number, size: number, max: number) =>
     `Envelope ${index} is ${size} bytes, at most ${max} are accepted. Pad to a smaller bucket or split the message.`,
   badMessageId: (index: number, size: number, expected: number) =>

@@ -1,0 +1,337 @@
+/**
+ * The expiring ciphertext store (DESIGN.md, Protocol 5): the relay keeps each envelope until its
+ * recipient acks it or it expires. A swappable part: `interface MessageStore` with the DI token of
+ * the same name; `PostgresMessageStore` is the implementation the module provides.
+ *
+ * Guarantees of the PostgreSQL implementation:
+ * - store is idempotent on (recipient, message id): a retried send never duplicates;
+ * - one store call is one transaction; a recipient's quota holds under concurrent stores (a
+ *   transaction-scoped advisory lock per recipient serialises stores to the same mailbox);
+ * - fetch pages oldest first on a stable cursor (a bigint sequence, not a timestamp);
+ * - ack deletes only the calling recipient's rows;
+ * - expired mail is never returned, and is deleted by the cleanup job.
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import { MESSAGE_ID_BYTES, RELAY_OPTIONS } from './relay.constants.js';
+import { InjectRelayClock, RelayClock } from './relay-clock.js';
+import { RelayDatabase } from './relay-database.js';
+import { RelayError, RelayErrorCode } from './relay.errors.js';
+import { RELAY_MESSAGES as M } from './relay.messages.js';
+import type { ResolvedRelayOptions } from './relay.options.js';
+import { RelayMetrics } from './metrics.service.js';
+
+/** One envelope to store, as the sender's request carries it. */
+export interface OutgoingEnvelope {
+  /** The recipient's address (string form). */
+  recipient: string;
+  /** 128-bit random message id chosen by the sender; the idempotency key with the recipient. */
+  messageId: Uint8Array;
+  /** The envelope bytes: ciphertext, opaque to the relay. */
+  envelope: Uint8Array;
+  /** Requested lifetime; capped at the relay's `mail.ttlMs` (also the default). */
+  ttlMs?: number;
+}
+
+/** The outcome for one envelope of a store call, in request order. */
+export type StoreResult =
+  | { recipient: string; messageId: Uint8Array; status: 'stored'; expiresAt: number }
+  | { recipient: string; messageId: Uint8Array; status: 'duplicate' }
+  | {
+      recipient: string;
+      messageId: Uint8Array;
+      status: 'rejected';
+      code: RelayErrorCode.QuotaExceeded;
+      message: string;
+    };
+
+/** A message as its recipient fetches it. Times are epoch milliseconds. */
+export interface StoredMessage {
+  /** Position in the recipient's mailbox; pass the page's `cursor` to fetch the next page. */
+  cursor: string;
+  messageId: Uint8Array;
+  sender: string;
+  envelope: Uint8Array;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface FetchPage {
+  /** Oldest first. */
+  messages: StoredMessage[];
+  /** Cursor of the last message returned (or the one passed in when the page is empty). */
+  cursor: string | null;
+  /** More messages wait after this page. */
+  hasMore: boolean;
+}
+
+/**
+ * Stores, pages and deletes a recipient's undelivered ciphertext. Callers pass the authenticated
+ * identity's address as `sender` / `recipient`: the store trusts it, the gateway guarantees it.
+ */
+export interface MessageStore {
+  /** Stores envelopes from `sender`, idempotently; one result per envelope, in order. */
+  store(sender: string, envelopes: readonly OutgoingEnvelope[]): Promise<StoreResult[]>;
+  /** Up to `limit` unexpired messages of `recipient` after `afterCursor`, oldest first. */
+  fetch(recipient: string, afterCursor?: string | null, limit?: number): Promise<FetchPage>;
+  /** Deletes `recipient`'s messages with these ids; returns how many rows it deleted. */
+  ack(recipient: string, messageIds: readonly Uint8Array[]): Promise<number>;
+  /** Unexpired messages waiting for `recipient`. */
+  pendingCount(recipient: string): Promise<number>;
+}
+
+/** DI token of the MessageStore. */
+export const MessageStore = Symbol('MessageStore');
+
+/** Injects the relay's MessageStore. */
+export const InjectMessageStore = (): ParameterDecorator => Inject(MessageStore);
+
+/** A Buffer view of the bytes, as pg binds bytea parameters. */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A plain Uint8Array copy of a bytea column (pg may return slices of a shared pool). */
+export function fromBuffer(buf: Buffer): Uint8Array {
+  return new Uint8Array(buf);
+}
+
+const CURSOR_PATTERN = /^(0|[1-9][0-9]{0,18})$/;
+
+interface MailRow {
+  seq: string;
+  message_id: Buffer;
+  sender: string;
+  envelope: Buffer;
+  created_at: Date;
+  expires_at: Date;
+}
+
+/**
+ * The PostgreSQL MessageStore.
+ *
+ * @example
+ * const results = await store.store(alice, [{ recipient: bob, messageId, envelope }]);
+ * const page = await store.fetch(bob, null, 50);
+ * await store.ack(bob, page.messages.map((m) => m.messageId));
+ */
+@Injectable()
+export class PostgresMessageStore implements MessageStore {
+  private readonly mail: ResolvedRelayOptions['mail'];
+
+  constructor(
+    private readonly db: RelayDatabase,
+    @Inject(RELAY_OPTIONS) options: Pick<ResolvedRelayOptions, 'mail'>,
+    @InjectRelayClock() private readonly clock: RelayClock,
+    private readonly metrics: RelayMetrics,
+  ) {
+    this.mail = options.mail;
+  }
+
+  async store(sender: string, envelopes: readonly OutgoingEnvelope[]): Promise<StoreResult[]> {
+    this.checkAddress('sender', sender);
+    if (!Array.isArray(envelopes) || envelopes.length > this.mail.maxBatch) {
+      throw new RelayError(
+        RelayErrorCode.InvalidInput,
+        M.batchTooLarge(envelopes?.length ?? 0, this.mail.maxBatch),
+      );
+    }
+    envelopes.forEach((e, i) => this.checkEnvelope(e, i));
+    if (envelopes.length === 0) return [];
+
+    const stop = this.metrics.time('store');
+    try {
+      const now = this.clock.now();
+      const results = await this.db.transaction(async (sql) => {
+        const recipients = [...new Set(envelopes.map((e) => e.recipient))];
+        // Serialise stores per mailbox (quota), in one global order (no deadlocks).
+        await sql.query(
+          `SELECT pg_advisory_xact_lock(k)
+             FROM (SELECT DISTINCT hashtextextended(r, 0) AS k FROM unnest($1::text[]) AS r ORDER BY 1) AS locks`,
+          [recipients],
+        );
+        const existing = await sql.query<{ recipient: string; message_id: Buffer }>(
+          `SELECT m.recipient, m.message_id
+             FROM usm_mail AS m
+             JOIN unnest($1::text[], $2::bytea[]) AS b(recipient, message_id) USING (recipient, message_id)`,
+          [envelopes.map((e) => e.recipient), envelopes.map((e) => asBuffer(e.messageId))],
+        );
+        const counts = await sql.query<{ recipient: string; n: string }>(
+          `SELECT recipient, count(*) AS n FROM usm_mail WHERE recipient = ANY($1::text[]) GROUP BY recipient`,
+          [recipients],
+        );
+
+        const key = (recipient: string, id: Uint8Array) =>
+          `${recipient}\u0000${asBuffer(id).toString('hex')}`;
+        const seen = new Set(existing.rows.map((r) => key(r.recipient, r.message_id)));
+        const held = new Map(counts.rows.map((r) => [r.recipient, Number(r.n)]));
+        const plan: ('insert' | 'duplicate' | 'rejected')[] = envelopes.map((e) => {
+          const k = key(e.recipient, e.messageId);
+          if (seen.has(k)) return 'duplicate';
+          const n = held.get(e.recipient) ?? 0;
+          if (n >= this.mail.quotaPerRecipient) return 'rejected';
+          seen.add(k);
+          held.set(e.recipient, n + 1);
+          return 'insert';
+        });
+
+        const rows = envelopes.filter((_, i) => plan[i] === 'insert');
+        const expiries = rows.map(
+          (e) => new Date(now + Math.min(e.ttlMs ?? this.mail.ttlMs, this.mail.ttlMs)),
+        );
+        const inserted = new Set<string>();
+        if (rows.length > 0) {
+          const ins = await sql.query<{ recipient: string; message_id: Buffer }>(
+            `INSERT INTO usm_mail (recipient, message_id, sender, envelope, created_at, expires_at)
+             SELECT r, m, $3, e, $4, x FROM unnest($1::text[], $2::bytea[], $5::bytea[], $6::timestamptz[]) AS b(r, m, e, x)
+             ON CONFLICT (recipient, message_id) DO NOTHING
+             RETURNING recipient, message_id`,
+            [
+              rows.map((e) => e.recipient),
+              rows.map((e) => asBuffer(e.messageId)),
+              sender,
+              new Date(now),
+              rows.map((e) => asBuffer(e.envelope)),
+              expiries,
+            ],
+          );
+          for (const r of ins.rows) inserted.add(key(r.recipient, r.message_id));
+        }
+
+        let row = 0;
+        return envelopes.map((e, i): StoreResult => {
+          const base = { recipient: e.recipient, messageId: e.messageId };
+          if (plan[i] === 'rejected') {
+            return {
+              ...base,
+              status: 'rejected',
+              code: RelayErrorCode.QuotaExceeded,
+              message: M.quotaExceeded(this.mail.quotaPerRecipient),
+            };
+          }
+          if (plan[i] === 'duplicate') return { ...base, status: 'duplicate' };
+          const expiresAt = (expiries[row++] as Date).getTime();
+          // Inserted by a concurrent call between our check and our insert: still a duplicate.
+          return inserted.has(key(e.recipient, e.messageId))
+            ? { ...base, status: 'stored', expiresAt }
+            : { ...base, status: 'duplicate' };
+        });
+      });
+      for (const status of ['stored', 'duplicate', 'rejected'] as const) {
+        this.metrics.message(status, results.filter((r) => r.status === status).length);
+      }
+      return results;
+    } finally {
+      stop();
+    }
+  }
+
+  async fetch(recipient: string, afterCursor?: string | null, limit?: number): Promise<FetchPage> {
+    this.checkAddress('recipient', recipient);
+    const after = afterCursor ?? '0';
+    if (typeof after !== 'string' || !CURSOR_PATTERN.test(after)) {
+      throw new RelayError(RelayErrorCode.InvalidInput, M.badCursor());
+    }
+    const max = this.mail.maxPage;
+    const n = limit ?? max;
+    if (!Number.isSafeInteger(n) || n < 1 || n > max)
+      throw new RelayError(RelayErrorCode.InvalidInput, M.badLimit(max));
+
+    const stop = this.metrics.time('fetch');
+    try {
+      const { rows } = await this.db.query<MailRow>(
+        `SELECT m.seq::text AS seq, m.message_id, m.sender, m.envelope, m.created_at, m.expires_at
+           FROM usm_mail AS m
+          WHERE m.recipient = $1 AND m.seq > $2 AND m.expires_at > $3
+          ORDER BY m.seq
+          LIMIT $4`,
+        [recipient, after, new Date(this.clock.now()), n + 1],
+      );
+      const page = rows.slice(0, n);
+      return {
+        messages: page.map((r) => ({
+          cursor: r.seq,
+          messageId: fromBuffer(r.message_id),
+          sender: r.sender,
+          envelope: fromBuffer(r.envelope),
+          createdAt: r.created_at.getTime(),
+          expiresAt: r.expires_at.getTime(),
+        })),
+        cursor: page.length > 0 ? (page[page.length - 1] as MailRow).seq : (afterCursor ?? null),
+        hasMore: rows.length > n,
+      };
+    } finally {
+      stop();
+    }
+  }
+
+  async ack(recipient: string, messageIds: readonly Uint8Array[]): Promise<number> {
+    this.checkAddress('recipient', recipient);
+    if (!Array.isArray(messageIds) || messageIds.length > this.mail.maxPage) {
+      throw new RelayError(
+        RelayErrorCode.InvalidInput,
+        M.tooManyIds(messageIds?.length ?? 0, this.mail.maxPage),
+      );
+    }
+    messageIds.forEach((id, i) => this.checkMessageId(id, i));
+    if (messageIds.length === 0) return 0;
+    const stop = this.metrics.time('ack');
+    try {
+      const { rowCount } = await this.db.query(
+        `DELETE FROM usm_mail WHERE recipient = $1 AND message_id = ANY($2::bytea[])`,
+        [recipient, messageIds.map(asBuffer)],
+      );
+      this.metrics.message('acked', rowCount);
+      return rowCount;
+    } finally {
+      stop();
+    }
+  }
+
+  async pendingCount(recipient: string): Promise<number> {
+    this.checkAddress('recipient', recipient);
+    const { rows } = await this.db.query<{ n: string }>(
+      `SELECT count(*) AS n FROM usm_mail WHERE recipient = $1 AND expires_at > $2`,
+      [recipient, new Date(this.clock.now())],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  private checkAddress(field: string, address: unknown): void {
+    const max = this.mail.maxAddressLength;
+    if (typeof address !== 'string' || address.length < 1 || address.length > max) {
+      throw new RelayError(
+        RelayErrorCode.InvalidInput,
+        M.badAddress(field, typeof address === 'string' ? address.length : 0, max),
+      );
+    }
+  }
+
+  private checkMessageId(id: unknown, index: number): void {
+    if (!(id instanceof Uint8Array) || id.length !== MESSAGE_ID_BYTES) {
+      const size = id instanceof Uint8Array ? id.length : 0;
+      throw new RelayError(RelayErrorCode.InvalidInput, M.badMessageId(index, size, MESSAGE_ID_BYTES));
+    }
+  }
+
+  private checkEnvelope(e: OutgoingEnvelope, index: number): void {
+    if (typeof e !== 'object' || e === null) {
+      throw new RelayError(RelayErrorCode.InvalidInput, M.badEnvelope(index));
+    }
+    this.checkAddress('recipient', e.recipient);
+    this.checkMessageId(e.messageId, index);
+    if (
+      !(e.envelope instanceof Uint8Array) ||
+      e.envelope.length < 1 ||
+      e.envelope.length > this.mail.maxEnvelopeBytes
+    ) {
+      const size = e.envelope instanceof Uint8Array ? e.envelope.length : 0;
+      throw new RelayError(
+        RelayErrorCode.InvalidInput,
+        M.envelopeTooLarge(index, size, this.mail.maxEnvelopeBytes),
+      );
+    }
+    if (e.ttlMs !== undefined && (!Number.isSafeInteger(e.ttlMs) || e.ttlMs < 1)) {
+      throw new RelayError(RelayErrorCode.InvalidInput, M.badTtl(index));
+    }
+  }
+}

@@ -1,0 +1,177 @@
+import type { DataSource } from 'typeorm';
+import { runMigrations, usePostgres } from '../../../test/support/postgres.js';
+import { PostgresMessageStore, type OutgoingEnvelope } from '../src/message-store.service.js';
+import { RelayError, RelayErrorCode } from '../src/relay.errors.js';
+import { RELAY_MESSAGES as M } from '../src/relay.messages.js';
+import { address, kit, messageId, type Kit } from './fixtures.js';
+
+const DAY = 24 * 60 * 60 * 1000;
+
+describe('PostgresMessageStore', () => {
+  const pg = usePostgres();
+  let ds: DataSource;
+  let k: Kit;
+  let store: PostgresMessageStore;
+
+  beforeAll(async () => {
+    ds = await pg.dataSource();
+    await runMigrations(ds);
+    k = kit(ds, pg.url, { mail: { quotaPerRecipient: 5, maxPage: 10 } });
+    store = new PostgresMessageStore(k.db, k.options, k.clock, k.metrics);
+  });
+
+  const env = (recipient: string, text: string, id = messageId()): OutgoingEnvelope => ({
+    recipient,
+    messageId: id,
+    envelope: new TextEncoder().encode(text),
+  });
+
+  it('stores idempotently: a retried batch (and a repeat inside one batch) is a duplicate, never a second row', async () => {
+    const alice = address('alice');
+    const bob = address('bob');
+    const first = env(bob, 'c1');
+    const second = env(bob, 'c2');
+
+    const r1 = await store.store(alice, [first, second, first]);
+    expect(r1.map((r) => r.status)).toEqual(['stored', 'stored', 'duplicate']);
+    const r2 = await store.store(alice, [second, first]);
+    expect(r2.map((r) => r.status)).toEqual(['duplicate', 'duplicate']);
+    // Concurrent retries of one message: exactly one store.
+    const third = env(bob, 'c3');
+    const racing = await Promise.all(Array.from({ length: 8 }, () => store.store(alice, [third])));
+    expect(racing.flat().filter((r) => r.status === 'stored')).toHaveLength(1);
+
+    expect(await store.pendingCount(bob)).toBe(3);
+    const c = await pg.client();
+    const rows = await c.query(`SELECT count(*)::int AS n FROM usm_mail WHERE recipient = $1`, [bob]);
+    expect(rows.rows[0].n).toBe(3);
+  });
+
+  it('the same message id to two recipients is two messages', async () => {
+    const alice = address('alice');
+    const id = messageId();
+    const res = await store.store(alice, [env(address('bob'), 'x', id), env(address('carol'), 'x', id)]);
+    expect(res.map((r) => r.status)).toEqual(['stored', 'stored']);
+  });
+
+  it('fetches oldest first in pages on a stable cursor, with sender, times and exact bytes', async () => {
+    const alice = address('alice');
+    const bob = address('bob');
+    const sent: OutgoingEnvelope[] = [];
+    for (let batch = 0; batch < 3; batch++) {
+      const envs = [env(bob, `m${batch}a`), env(bob, `m${batch}b`)];
+      sent.push(...envs);
+      await store.store(alice, envs);
+      k.clock.advance(1_000);
+    }
+    // Quota is 5: the 6th envelope was refused, so 5 are held.
+    const held = sent.slice(0, 5);
+
+    const page1 = await store.fetch(bob, null, 2);
+    expect(page1.hasMore).toBe(true);
+    const page2 = await store.fetch(bob, page1.cursor, 2);
+    const page3 = await store.fetch(bob, page2.cursor, 2);
+    expect(page3.hasMore).toBe(false);
+    const all = [...page1.messages, ...page2.messages, ...page3.messages];
+    expect(all.map((m) => new TextDecoder().decode(m.envelope))).toEqual(
+      held.map((e) => new TextDecoder().decode(e.envelope)),
+    );
+    expect(all.map((m) => m.messageId)).toEqual(held.map((e) => e.messageId));
+    expect(all.every((m) => m.sender === alice)).toBe(true);
+    expect(all[0]?.expiresAt).toBe((all[0]?.createdAt ?? 0) + 30 * DAY);
+    // An empty page keeps the cursor, so a client can poll from it.
+    const empty = await store.fetch(bob, page3.cursor, 2);
+    expect(empty).toEqual({ messages: [], cursor: page3.cursor, hasMore: false });
+  });
+
+  it('acks delete only the recipient own rows: another identity acking them deletes 0', async () => {
+    const alice = address('alice');
+    const bob = address('bob');
+    const mallory = address('mallory');
+    const envs = [env(bob, 'one'), env(bob, 'two')];
+    await store.store(alice, envs);
+    const ids = envs.map((e) => e.messageId);
+
+    expect(await store.ack(mallory, ids)).toBe(0);
+    expect(await store.ack(alice, ids)).toBe(0);
+    expect(await store.pendingCount(bob)).toBe(2);
+
+    expect(await store.ack(bob, [ids[0] as Uint8Array])).toBe(1);
+    expect(await store.ack(bob, ids)).toBe(1);
+    expect(await store.ack(bob, ids)).toBe(0);
+    expect(await store.pendingCount(bob)).toBe(0);
+  });
+
+  it('enforces the per-recipient quota, also under concurrent stores, without blocking other recipients', async () => {
+    const bob = address('bob');
+    const carol = address('carol');
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => store.store(address('s'), [env(bob, `q${i}`)])),
+    );
+    const statuses = results.flat().map((r) => r.status);
+    expect(statuses.filter((s) => s === 'stored')).toHaveLength(5);
+    expect(statuses.filter((s) => s === 'rejected')).toHaveLength(7);
+    const rejected = results.flat().find((r) => r.status === 'rejected');
+    expect(rejected).toMatchObject({ code: RelayErrorCode.QuotaExceeded, message: M.quotaExceeded(5) });
+    expect(await store.pendingCount(bob)).toBe(5);
+
+    // A full mailbox refuses only its own envelopes; a retry of a stored one is still 'duplicate'.
+    const stored = await store.fetch(bob, null, 1);
+    const again = await store.store(address('s'), [
+      env(carol, 'fine'),
+      env(bob, 'full'),
+      { ...env(bob, 'retry'), messageId: stored.messages[0]?.messageId as Uint8Array },
+    ]);
+    expect(again.map((r) => r.status)).toEqual(['stored', 'rejected', 'duplicate']);
+  });
+
+  it('hides expired mail from fetch and pendingCount (injected clock, no sleeping)', async () => {
+    const bob = address('bob');
+    await store.store(address('alice'), [{ ...env(bob, 'short'), ttlMs: 60_000 }, env(bob, 'long')]);
+    expect(await store.pendingCount(bob)).toBe(2);
+    k.clock.advance(60_001);
+    expect(await store.pendingCount(bob)).toBe(1);
+    const page = await store.fetch(bob);
+    expect(page.messages.map((m) => new TextDecoder().decode(m.envelope))).toEqual(['long']);
+    // A TTL above the relay's maximum is capped to it.
+    const capped = await store.store(address('alice'), [{ ...env(bob, 'x'), ttlMs: 365 * DAY }]);
+    expect(capped[0]).toMatchObject({ status: 'stored', expiresAt: k.clock.now() + 30 * DAY });
+  });
+
+  it('refuses bad input with INVALID_INPUT and a message that says what is wrong', async () => {
+    const bob = address('bob');
+    const bad = (fn: () => Promise<unknown>, message: string) =>
+      expect(fn()).rejects.toThrow(new RelayError(RelayErrorCode.InvalidInput, message));
+    await bad(
+      () => store.store('a', [{ ...env(bob, 'x'), messageId: new Uint8Array(15) }]),
+      M.badMessageId(0, 15, 16),
+    );
+    await bad(
+      () => store.store('a', [env(bob, 'x'), { ...env(bob, 'x'), envelope: new Uint8Array(65_537) }]),
+      M.envelopeTooLarge(1, 65_537, 65_536),
+    );
+    await bad(
+      () =>
+        store.store(
+          'a',
+          Array.from({ length: 101 }, () => env(bob, 'x')),
+        ),
+      M.batchTooLarge(101, 100),
+    );
+    await bad(() => store.store('', [env(bob, 'x')]), M.badAddress('sender', 0, 256));
+    await bad(() => store.fetch(bob, 'not-a-cursor'), M.badCursor());
+    await bad(() => store.fetch(bob, null, 11), M.badLimit(10));
+    await bad(() => store.ack(bob, [new Uint8Array(3)]), M.badMessageId(0, 3, 16));
+    const err = await store.fetch(bob, '1; DROP TABLE usm_mail').catch((e: unknown) => e);
+    expect(RelayError.is(err, RelayErrorCode.InvalidInput)).toBe(true);
+  });
+
+  it('counts stored, duplicate, rejected and acked messages in its metrics', async () => {
+    const text = await k.metrics.metrics();
+    expect(text).toMatch(/usm_relay_messages_total\{event="stored"\} [1-9]/);
+    expect(text).toMatch(/usm_relay_messages_total\{event="duplicate"\} [1-9]/);
+    expect(text).toMatch(/usm_relay_messages_total\{event="rejected"\} [1-9]/);
+    expect(text).toMatch(/usm_relay_messages_total\{event="acked"\} 2/);
+    expect(text).toMatch(/usm_relay_store_duration_seconds_count\{operation="store"\} [1-9]/);
+  });
+});
