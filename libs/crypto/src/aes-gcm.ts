@@ -51,7 +51,35 @@ function checkInputs(
 const badMac = () =>
   new CryptoError(CryptoErrorCode.BadMac, 'aes-256-gcm: authentication tag does not verify');
 
-type NodeCrypto = typeof import('node:crypto');
+/**
+ * The slice of node:crypto this backend uses, typed here so that the published declarations do
+ * not pull in @types/node (a browser app compiles against them too).
+ */
+export interface NodeCryptoGcm {
+  createCipheriv(
+    algorithm: 'aes-256-gcm',
+    key: Uint8Array,
+    iv: Uint8Array,
+    options: { authTagLength: number },
+  ): {
+    setAAD(aad: Uint8Array): unknown;
+    update(data: Uint8Array): Uint8Array;
+    final(): Uint8Array;
+    getAuthTag(): Uint8Array;
+  };
+  createDecipheriv(
+    algorithm: 'aes-256-gcm',
+    key: Uint8Array,
+    iv: Uint8Array,
+    options: { authTagLength: number },
+  ): {
+    setAAD(aad: Uint8Array): unknown;
+    setAuthTag(tag: Uint8Array): unknown;
+    update(data: Uint8Array): Uint8Array;
+    final(): Uint8Array;
+  };
+}
+type NodeCrypto = NodeCryptoGcm;
 
 /** The node:crypto (OpenSSL) backend. */
 export function createNodeAesGcm(nodeCrypto: NodeCrypto): AesGcmBackend {
@@ -134,8 +162,8 @@ let current: AesGcmBackend | undefined;
 /** Called by `ready()`: node:crypto when in Node, WebCrypto otherwise. */
 export async function loadDefaultAesGcm(): Promise<void> {
   if (current) return;
-  const isNode =
-    typeof globalThis.process === 'object' && typeof globalThis.process.versions?.node === 'string';
+  const host = globalThis as { process?: { versions?: { node?: unknown } } };
+  const isNode = typeof host.process?.versions?.node === 'string';
   if (isNode) {
     // A computed specifier keeps browser bundlers from trying to resolve node:crypto.
     const specifier = 'node:crypto';
