@@ -1,1 +1,2 @@
 export { ProtocolError, ProtocolErrorCode } from './errors.js';
+export * from './handshake/index.js';
