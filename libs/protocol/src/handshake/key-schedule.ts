@@ -46,11 +46,6 @@ export class Transcript {
   hash(): Uint8Array {
     return sha256Sync(concatBytes(...this.#parts));
   }
-
-  /** The hash as if `more` were appended, without appending it. */
-  hashWith(...more: Uint8Array[]): Uint8Array {
-    return sha256Sync(concatBytes(...this.#parts, ...more));
-  }
 }
 
 /** Keys derived once both ephemerals are known (after the Response header). */
