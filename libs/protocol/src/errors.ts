@@ -35,6 +35,13 @@ export enum ProtocolErrorCode {
   RateLimited = 'RATE_LIMITED',
   /** The relay failed on its side (store unavailable, a bug); the details stay in its log. */
   Internal = 'INTERNAL',
+  /**
+   * No session state with this peer opens the message (no session at all, or one that is lost
+   * or corrupted): the receiver should start a fresh session with the sender (session/).
+   */
+  NoSession = 'NO_SESSION',
+  /** A pickled session or prekey store does not load: corrupted, wrong key, or unknown version. */
+  BadPickle = 'BAD_PICKLE',
 }
 
 export class ProtocolError extends Error {
