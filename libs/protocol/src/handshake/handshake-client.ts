@@ -1,6 +1,6 @@
 /**
  * The client's side of the client <-> relay handshake: SIGMA-I (Krawczyk, "SIGMA: the
- * 'SIGn-and-MAc' approach to authenticated Diffie-Hellman", CRYPTO 2003, §5.2) in the form
+ * 'SIGn-and-MAc' approach to authenticated Diffie-Hellman", CRYPTO 2003) in the form
  * TLS 1.3 gives it (RFC 8446 §4.4: CertificateVerify signs the transcript hash, Finished is an
  * HMAC under a key from the handshake secret). See docs/protocol.md for the full description.
  *
