@@ -1,0 +1,11 @@
+/**
+ * Every benchmark section, in the order `npm run bench` runs them. Adding one: a file in this
+ * folder exporting `defineSection({...})` (see ../lib/section.ts), and one line here.
+ */
+import type { Section } from '../lib/section.js';
+import { crypto } from './crypto.js';
+
+export const sections: readonly Section[] = [
+  crypto,
+  // handshake, delivery, throughput, memory, scaleout, cleanup: to come.
+];
