@@ -1,1 +1,2 @@
-export {};
+export { ClientError, ClientErrorCode, type ClientErrorOptions } from './errors.js';
+export { BACKOFF_DEFAULTS, Backoff, backoffCeiling, backoffDelay, type BackoffOptions } from './backoff.js';

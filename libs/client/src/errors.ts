@@ -1,0 +1,62 @@
+/**
+ * One error type for the client library, with a stable `code` an application branches on.
+ * Messages say what went wrong and what to do about it; they never hold a key, a passphrase, a
+ * plaintext, a payload byte, or a storage key name (key names may carry peer addresses).
+ * The underlying platform error, when there is one, is kept as `cause` for diagnosis.
+ * Modelled on libsignal's `LibSignalErrorBase` (one class, a code enum, a static `is`).
+ */
+
+/** Every way the client library fails. Add codes at the end; never reuse one. */
+export enum ClientErrorCode {
+  /** The outbox holds its maximum number of messages; nothing was queued. Retry after some are delivered. */
+  QueueFull = 'QUEUE_FULL',
+  /** The storage backend failed (I/O error, quota, closed database); the operation did not happen. */
+  StorageFailed = 'STORAGE_FAILED',
+  /** The passphrase does not open the encrypted store (or the store's header was altered). */
+  BadPassphrase = 'BAD_PASSPHRASE',
+  /** A stored record is damaged or was tampered with; the store refuses to load rather than guess. */
+  CorruptStore = 'CORRUPT_STORE',
+  /** A queued message reached its expiry before the relay stored it; it was not sent. */
+  Expired = 'EXPIRED',
+  /** The operation needs a connection to the relay and there is none. */
+  NotConnected = 'NOT_CONNECTED',
+  /** This device's clock differs too much from the relay's for the handshake to be accepted. */
+  ClockSkew = 'CLOCK_SKEW',
+  /** The relay refused because of a rate limit; `retryAfterMs` says when to try again when known. */
+  RateLimited = 'RATE_LIMITED',
+  /** The relay replied with an error that is not one of the cases above. */
+  RelayError = 'RELAY_ERROR',
+  /** An argument the application passed is not acceptable (type, length, range). */
+  InvalidArgument = 'INVALID_ARGUMENT',
+  /** The store (or the object using it) was closed; open it again to continue. */
+  StoreClosed = 'STORE_CLOSED',
+  /** Another open store in this process already uses the same directory or database. */
+  StoreInUse = 'STORE_IN_USE',
+}
+
+export interface ClientErrorOptions {
+  /** The platform error underneath (an fs error, a DOMException). Never a secret. */
+  cause?: unknown;
+  /** For RATE_LIMITED: how long to wait before trying again, in milliseconds. */
+  retryAfterMs?: number;
+}
+
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+  /** For RATE_LIMITED: how long to wait before trying again, in milliseconds, when the relay said. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+    options: ClientErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.retryAfterMs = options.retryAfterMs;
+  }
+
+  /** True when `err` is a ClientError, and when a code is given, one with that code. */
+  static is(err: unknown, code?: ClientErrorCode): err is ClientError {
+    return err instanceof ClientError && (code === undefined || err.code === code);
+  }
+}
