@@ -1,1 +1,90 @@
-export {};
+/**
+ * @usm/relay: the Ultra-Secure Messenger relay as a NestJS module.
+ *
+ * The relay stores and forwards ciphertext it cannot read. Import `MessengerRelayModule.forRoot`
+ * or `forRootAsync`; inject the parts by their tokens (`@InjectMessageStore()`, ...).
+ */
+export { MessengerRelayModule } from './relay.module.js';
+export { type RelayModuleExtras } from './relay.module-definition.js';
+export {
+  RATE_LIMIT_BUCKETS,
+  RELAY_DEFAULTS,
+  resolveRelayOptions,
+  type RateLimitBucket,
+  type RateLimitBucketOptions,
+  type RateLimitRule,
+  type RelayDatabaseDataSourceOptions,
+  type RelayDatabaseOptions,
+  type RelayDatabaseUrlOptions,
+  type RelayModuleOptions,
+  type ResolvedRelayOptions,
+} from './relay.options.js';
+export {
+  MESSAGE_ID_BYTES,
+  RELAY_CLEANUP_JOB,
+  RELAY_CONNECTION_NAME,
+  RELAY_DATA_SOURCE,
+  RELAY_MIGRATIONS_TABLE,
+  RELAY_OPTIONS,
+} from './relay.constants.js';
+export { RELAY_MESSAGES } from './relay.messages.js';
+export { RelayError, RelayErrorCode } from './relay.errors.js';
+export { InjectRelayClock, RelayClock, systemClock } from './relay-clock.js';
+export {
+  RelayDatabase,
+  RelayDatabaseError,
+  openRelayDataSource,
+  relayDataSourceOptions,
+  runRelayMigrations,
+  type Sql,
+  type SqlResult,
+} from './relay-database.js';
+export { RELAY_MIGRATIONS } from '../../../migrations/index.js';
+export {
+  InjectMessageStore,
+  MessageStore,
+  PostgresMessageStore,
+  type FetchPage,
+  type OutgoingEnvelope,
+  type StoreResult,
+  type StoredMessage,
+} from './message-store.service.js';
+export { RelayCleanupService, type CleanupReport } from './cleanup.service.js';
+export {
+  PrekeyDirectoryService,
+  PrekeySignatureVerifier,
+  type ClaimResult,
+  type OneTimePrekey,
+  type PrekeyBundle,
+  type PrekeyStock,
+  type PrekeyUpload,
+  type PublishResult,
+  type SignedPrekey,
+} from './prekey-directory.service.js';
+export {
+  HandshakeReplayStore,
+  InjectHandshakeReplayStore,
+  PostgresReplayStore,
+  REPLAY_NONCE_MAX_BYTES,
+  REPLAY_NONCE_MIN_BYTES,
+} from './replay-store.service.js';
+export {
+  RelayRateLimiter,
+  rateLimitedError,
+  type RateLimitDecision,
+  type RateLimitDimension,
+  type RateLimitSubject,
+} from './rate-limit.service.js';
+export {
+  RELAY_RATE_LIMIT_BUCKET,
+  RelayRateLimit,
+  RelayRateLimitGuard,
+  type RateLimitRequest,
+} from './rate-limit.guard.js';
+export { RelayMetrics, type MessageEvent } from './metrics.service.js';
+export { RelayHealthIndicator } from './relay-health.indicator.js';
+export {
+  RELAY_HTTP_DEFAULTS,
+  createRelayHttpController,
+  type RelayHttpOptions,
+} from './relay-http.controller.js';

@@ -1,0 +1,93 @@
+import { DataSource } from 'typeorm';
+import { RelayError, RelayErrorCode } from './relay.errors.js';
+import { RELAY_MESSAGES as M } from './relay.messages.js';
+import { RELAY_DEFAULTS, resolveRelayOptions, type RelayModuleOptions } from './relay.options.js';
+
+const URL_ = 'postgres://relay:secret-password@localhost:5432/relay';
+
+function refusal(options: unknown): RelayError {
+  try {
+    resolveRelayOptions(options as RelayModuleOptions);
+  } catch (err) {
+    if (RelayError.is(err, RelayErrorCode.InvalidOptions)) return err;
+    throw err;
+  }
+  throw new Error('expected the options to be refused');
+}
+
+describe('resolveRelayOptions', () => {
+  it('fills every default in one place', () => {
+    const r = resolveRelayOptions({ database: { url: URL_ } });
+    expect(r.database).toEqual({ url: URL_, poolSize: 10, migrationsRun: true, ssl: false });
+    expect(r.mail).toEqual(RELAY_DEFAULTS.mail);
+    expect(r.mail.ttlMs).toBe(30 * 24 * 60 * 60 * 1000);
+    expect(r.cleanup).toEqual({
+      enabled: true,
+      cron: '0 * * * * *',
+      batchSize: 5_000,
+      maxBatchesPerRun: 200,
+    });
+    expect(r.prekeys.maxOneTimePrekeysPerUpload).toBe(100);
+    expect(r.rateLimits.buckets.send.perIdentity).toEqual({ points: 100, durationSeconds: 5 });
+    expect(r.rateLimits.buckets.prekeyUpload.perIdentity).toEqual({ points: 6, durationSeconds: 600 });
+    expect(r.metrics).toEqual({ prefix: 'usm_relay_', defaultMetrics: false });
+  });
+
+  it('merges partial options over the defaults, bucket by bucket and dimension by dimension', () => {
+    const r = resolveRelayOptions({
+      database: { url: URL_, migrationsRun: false },
+      mail: { quotaPerRecipient: 50 },
+      rateLimits: { buckets: { send: { perAddress: false } } },
+    });
+    expect(r.mail).toEqual({ ...RELAY_DEFAULTS.mail, quotaPerRecipient: 50 });
+    expect(r.rateLimits.buckets.send).toEqual({
+      perIdentity: { points: 100, durationSeconds: 5 },
+      perAddress: false,
+    });
+    expect(r.database.migrationsRun).toBe(false);
+  });
+
+  it('refuses a missing or ambiguous database, never echoing the URL (it holds a password)', () => {
+    expect(refusal({}).message).toBe(M.missingDatabase());
+    expect(refusal(undefined).message).toBe(M.missingDatabase());
+    const ds = new DataSource({ type: 'postgres', url: URL_ });
+    expect(refusal({ database: { url: URL_, dataSource: ds } }).message).toBe(M.ambiguousDatabase());
+    const bad = refusal({ database: { url: 'mysql://relay:secret-password@localhost/relay' } });
+    expect(bad.message).toBe(M.badDatabaseUrl());
+    expect(bad.message).not.toContain('secret-password');
+    const mysql = { options: { type: 'mysql' } } as unknown as DataSource;
+    expect(refusal({ database: { dataSource: mysql } }).message).toBe(M.notPostgres('mysql'));
+  });
+
+  it('names the option, the accepted range and the value it got', () => {
+    expect(refusal({ database: { url: URL_ }, mail: { ttlMs: -5 } }).message).toBe(
+      M.notAnInteger('mail.ttlMs', 1_000, Number.MAX_SAFE_INTEGER, -5),
+    );
+    expect(M.notAnInteger('mail.ttlMs', 1_000, 9, -5)).toBe(
+      'USM relay: option "mail.ttlMs" must be an integer from 1000 to 9, got -5. Fix it in ' +
+        'MessengerRelayModule.forRoot({...}) or in the object your forRootAsync factory returns.',
+    );
+    expect(refusal({ database: { url: URL_ }, mail: { maxBatch: '10' } }).message).toBe(
+      M.notAnInteger('mail.maxBatch', 1, 10_000, '10'),
+    );
+    expect(refusal({ database: { url: URL_ }, cleanup: { enabled: 'yes' } }).message).toBe(
+      M.notABoolean('cleanup.enabled', 'yes'),
+    );
+    expect(refusal({ database: { url: URL_ }, cleanup: { cron: '61 * * * *' } }).message).toBe(
+      M.badCron('cleanup.cron', '61 * * * *'),
+    );
+    expect(
+      refusal({ database: { url: URL_ }, rateLimits: { buckets: { send: { perIdentity: { points: 0 } } } } })
+        .message,
+    ).toBe(M.badRateLimitRule('rateLimits.buckets.send.perIdentity'));
+    expect(refusal({ database: { url: URL_ }, rateLimits: { buckets: { sned: {} } } }).message).toBe(
+      M.unknownBucket('sned', ['send', 'prekeyClaim', 'prekeyUpload', 'handshake']),
+    );
+    expect(refusal({ database: { url: URL_ }, metrics: { prefix: 'usm-relay' } }).message).toBe(
+      M.badPrefix('usm-relay'),
+    );
+    expect(refusal({ database: { url: URL_ }, prekeys: { lowWaterMark: 1_000 } }).message).toBe(
+      M.lowWaterAboveMax(1_000, 1_000),
+    );
+  });
+});
