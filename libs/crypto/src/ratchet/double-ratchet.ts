@@ -7,6 +7,8 @@
  * Differences from the pseudocode, none of which changes what goes on the wire:
  *  - Skipped keys are grouped by receiving chain (receiving-chain.ts), so a header is tried
  *    against each remembered header key once instead of once per skipped key.
+ *  - Header keys are tried by likelihood: HKr, then NHKr, then the closed chains' keys
+ *    (TrySkippedMessageKeysHE). Only the cost changes: one key opens a header, whatever the order.
  *  - Decryption is transactional: every step computes a new state on the side and the session
  *    adopts it only after the body's AEAD tag verified. A failed decryption changes nothing.
  *  - A message whose header opens under a known chain but whose key is gone is refused as
@@ -224,45 +226,64 @@ export class DoubleRatchet {
     const s = this.#state;
     const ad = bodyAssociatedData(s.associatedData, encryptedHeader);
 
-    // TrySkippedMessageKeysHE and DecryptHeader with HKr: each remembered chain, newest first.
-    for (let i = s.receivingChains.length - 1; i >= 0; i--) {
-      const chain = s.receivingChains[i]!;
-      const header = await openHeader(chain.headerKey, encryptedHeader, s.associatedData);
-      if (!header) continue;
-      const skippedKey = chain.skipped.get(header.n);
-      if (skippedKey) return this.#decryptSkipped(s, i, skippedKey, body, ad);
-      if (chain.chainKey && header.n >= chain.nextIndex) {
-        const advance = chain.chainKey.advanceTo(header.n);
-        const chains = s.receivingChains.slice();
-        chains[i] = withSkipped(
-          { ...chain, chainKey: advance.chainKey, nextIndex: header.n + 1 },
-          advance.skipped,
-        );
-        const bounded = enforceLimits(chains);
-        return this.#finish(
-          { ...s, receivingChains: bounded.chains },
-          [chain.chainKey, ...bounded.evicted],
-          advance.messageKey,
-          [advance.chainKey, ...advance.skipped],
-          body,
-          ad,
-        );
-      }
-      throw new CryptoError(
-        CryptoErrorCode.DuplicateMessage,
-        `ratchet: message ${header.n} of this chain was already decrypted (or its skipped key was evicted)`,
-      );
+    // DecryptHeader with HKr (the current chain: a burst), then with NHKr (the sender turned the
+    // DH ratchet: a reply), then TrySkippedMessageKeysHE on the closed chains (late messages and
+    // replays). Header keys are independent, so at most one opens a header: the order changes
+    // only how many AES-GCM trials a message costs, never which key decrypts it.
+    const current = s.receivingChains.length - 1;
+    if (current >= 0) {
+      const plaintext = await this.#tryChain(s, current, encryptedHeader, body, ad);
+      if (plaintext !== undefined) return plaintext;
     }
-
-    // DecryptHeader with NHKr: the sender turned the DH ratchet.
     const header = await openHeader(s.nextReceivingHeaderKey, encryptedHeader, s.associatedData);
-    if (!header) {
-      throw new CryptoError(
-        CryptoErrorCode.UnknownHeaderKey,
-        `ratchet: no header key of this session opens the message (tried ${s.receivingChains.length + 1})`,
+    if (header) return this.#decryptAfterDhRatchet(s, header, body, ad);
+    for (let i = current - 1; i >= 0; i--) {
+      const plaintext = await this.#tryChain(s, i, encryptedHeader, body, ad);
+      if (plaintext !== undefined) return plaintext;
+    }
+    throw new CryptoError(
+      CryptoErrorCode.UnknownHeaderKey,
+      `ratchet: no header key of this session opens the message (tried ${s.receivingChains.length + 1})`,
+    );
+  }
+
+  /**
+   * The message under receiving chain `i`: undefined when the chain's header key does not open
+   * its header; its plaintext when it does (a skipped key, or the chain advanced to it).
+   */
+  async #tryChain(
+    s: RatchetState,
+    i: number,
+    encryptedHeader: Uint8Array,
+    body: Uint8Array,
+    ad: Uint8Array,
+  ): Promise<Uint8Array | undefined> {
+    const chain = s.receivingChains[i]!;
+    const header = await openHeader(chain.headerKey, encryptedHeader, s.associatedData);
+    if (!header) return undefined;
+    const skippedKey = chain.skipped.get(header.n);
+    if (skippedKey) return this.#decryptSkipped(s, i, skippedKey, body, ad);
+    if (chain.chainKey && header.n >= chain.nextIndex) {
+      const advance = chain.chainKey.advanceTo(header.n);
+      const chains = s.receivingChains.slice();
+      chains[i] = withSkipped(
+        { ...chain, chainKey: advance.chainKey, nextIndex: header.n + 1 },
+        advance.skipped,
+      );
+      const bounded = enforceLimits(chains);
+      return this.#finish(
+        { ...s, receivingChains: bounded.chains },
+        [chain.chainKey, ...bounded.evicted],
+        advance.messageKey,
+        [advance.chainKey, ...advance.skipped],
+        body,
+        ad,
       );
     }
-    return this.#decryptAfterDhRatchet(s, header, body, ad);
+    throw new CryptoError(
+      CryptoErrorCode.DuplicateMessage,
+      `ratchet: message ${header.n} of this chain was already decrypted (or its skipped key was evicted)`,
+    );
   }
 
   /** TrySkippedMessageKeysHE's hit: a copy of the key is tried; the stored one goes on success. */
