@@ -1,2 +1,11 @@
 export { ClientError, ClientErrorCode, type ClientErrorOptions } from './errors.js';
 export { BACKOFF_DEFAULTS, Backoff, backoffCeiling, backoffDelay, type BackoffOptions } from './backoff.js';
+export {
+  MAX_KEY_LENGTH,
+  MAX_VALUE_BYTES,
+  type ClientStore,
+  type StoreEntry,
+  type WriteBatch,
+} from './storage/client-store.js';
+export { MemoryStore } from './storage/memory-store.js';
+export { IndexedDbStore, type IndexedDbStoreOptions } from './storage/indexeddb-store.js';
