@@ -52,7 +52,7 @@ export async function openPickle(
   const format = pickle[0];
   if (format === FORMAT_PLAIN) {
     if (key) throw badPickle(what, 'expected an encrypted pickle, got a plain one');
-    return pickle.subarray(1);
+    return pickle.slice(1); // a copy: the caller wipes the body, never the input
   }
   if (format !== FORMAT_ENCRYPTED) throw badPickle(what, `unknown format ${format}`);
   if (!key) throw badPickle(what, 'the pickle is encrypted: pass its key');
@@ -77,7 +77,8 @@ export function parsePickle<T>(what: string, parse: () => T): T {
     return parse();
   } catch (err) {
     if (CryptoError.is(err) || (ProtocolError.is(err) && DECODE_CODES.includes(err.code))) {
-      throw badPickle(what, err.message);
+      const prefix = `${what}: `;
+      throw badPickle(what, err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message);
     }
     throw err;
   }
