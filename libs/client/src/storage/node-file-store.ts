@@ -562,12 +562,10 @@ async function replay(
   while (offset < buf.length) {
     const frame = await tryFrame(buf, offset, key);
     if (!frame) {
-      if (offset < snapshotEnd)
-        throw corrupt(`a record of the ${LOG_FILE} snapshot is damaged or was altered`);
       if (await authenticFrameAfter(buf, offset, key, expected)) {
         throw corrupt(`a record in ${LOG_FILE} is damaged or was altered`);
       }
-      break; // a torn tail: the batch being appended when the process stopped
+      break; // a torn tail (the batch being appended when the process stopped), unless checked below
     }
     if (expected !== undefined && frame.seq !== expected) {
       wipe(frame.plain);
@@ -580,6 +578,7 @@ async function replay(
     expected = frame.seq + 1;
     offset = frame.end;
   }
-  if (offset < snapshotEnd) throw corrupt(`the ${LOG_FILE} snapshot is cut short`);
+  // The snapshot was fsynced before the log was renamed into place: no crash can tear it.
+  if (offset < snapshotEnd) throw corrupt(`the ${LOG_FILE} snapshot is damaged, altered or cut short`);
   return { data, end: offset, nextSeq: expected ?? 0 };
 }
