@@ -58,3 +58,4 @@ export {
   type ServerEventName,
   type ServerPayload,
 } from './validation/server-payloads.validation.js';
+export * from './session/index.js';
