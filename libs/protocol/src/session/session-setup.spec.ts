@@ -114,14 +114,16 @@ describe('session setup: happy paths', () => {
 });
 
 describe('session setup: bundles the initiator refuses', () => {
-  it('refuses a bad signed-prekey signature (BAD_SIGNATURE)', () => {
+  it('refuses a bad signed-prekey signature (BAD_SIGNATURE)', async () => {
     const bob = party();
     const bundle = claim(bob);
     const signature = bundle.signedPrekey.signature.slice();
     signature[5]! ^= 0x01;
     const forged = { ...bundle, signedPrekey: { ...bundle.signedPrekey, signature } };
-    expect(() => Session.initiate(party().identity, forged, bob.publicKey)).toThrow(
-      expect.objectContaining({ code: ProtocolErrorCode.BadSignature }),
+    await expectProtocolError(
+      () => Session.initiate(party().identity, forged, bob.publicKey),
+      ProtocolErrorCode.BadSignature,
+      `session setup: signed prekey ${bundle.signedPrekey.id}: the Ed25519 signature does not verify for ${bob.publicKey.fingerprint()}`,
     );
   });
 
