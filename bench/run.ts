@@ -9,6 +9,7 @@ import { formatGoal, formatNumber, saveDocs } from './lib/report.js';
 import {
   RESULTS_FILE,
   currentCommit,
+  loadAverage,
   loadResults,
   machineMeta,
   mergeSection,
@@ -122,12 +123,20 @@ async function main(): Promise<void> {
   try {
     for (const section of selected) {
       const start = performance.now();
+      const load = loadAverage();
       let fresh: Map<string, number>;
       try {
         fresh = await runSection(section, quick, progress);
       } catch (err) {
         failed.push(`${section.id}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
         continue;
+      }
+      const seconds = (performance.now() - start) / 1000;
+      if (quick && seconds > section.quickBudgetSeconds) {
+        console.warn(
+          `\nbench: ${section.id} took ${Math.round(seconds)} s with --quick, over its budget of ` +
+            `${section.quickBudgetSeconds} s: shorten its quick mode`,
+        );
       }
       const packages = Object.fromEntries((section.packages ?? []).map((p) => [p, packageVersion(p)]));
       results = mergeSection(
@@ -139,7 +148,8 @@ async function main(): Promise<void> {
           date: new Date().toISOString(),
           quick,
           command,
-          seconds: (performance.now() - start) / 1000,
+          seconds,
+          loadAverage: load,
           commit: currentCommit(),
         },
         packages,

@@ -43,7 +43,8 @@ function sectionDocs(section: Section, results: Results): string[] {
   }
   lines.push(
     `Measured ${run.date} (${run.quick ? 'quick run' : 'full run'}, ${Math.round(run.seconds)} s) ` +
-      `at commit ${run.commit} with \`${run.command}\`.`,
+      `at commit ${run.commit} with \`${run.command}\`; 1-minute load average ` +
+      `${run.loadAverage ?? '?'} on ${results.meta.cores} cores when it started.`,
     '',
     section.description,
     '',
@@ -87,6 +88,14 @@ export function renderDocs(results: Results, sections: readonly Section[]): stri
     '',
   ];
   for (const section of sections) lines.push(...sectionDocs(section, results));
+  // Keys of sections no longer (or not yet) registered: shown, not silently kept.
+  const known = new Set(sections.map((s) => s.id));
+  const orphans = Object.keys(results.values).filter((key) => !known.has(key.split('.')[0]!));
+  if (orphans.length > 0) {
+    lines.push('## Other results', '', row(['Key', 'Value']), row(['---', '---:']));
+    for (const key of orphans.sort()) lines.push(row([`\`${key}\``, formatNumber(results.values[key]!)]));
+    lines.push('');
+  }
   return `${lines.join('\n').trimEnd()}\n`;
 }
 

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { cpus, platform, release, arch, totalmem } from 'node:os';
+import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,6 +19,8 @@ export interface SectionRun {
   readonly command: string;
   readonly seconds: number;
   readonly commit: string;
+  /** The 1-minute load average when the section started: other work on a shared machine. */
+  readonly loadAverage: number;
 }
 
 export interface Meta {
@@ -62,6 +64,11 @@ function git(...args: string[]): string {
 export function currentCommit(): string {
   const head = git('rev-parse', '--short', 'HEAD') || 'unknown';
   return git('status', '--porcelain', '--untracked-files=no') ? `${head} (with uncommitted changes)` : head;
+}
+
+/** The 1-minute load average, two decimals. */
+export function loadAverage(): number {
+  return Math.round((loadavg()[0] ?? 0) * 100) / 100;
 }
 
 export function packageVersion(name: string): string {

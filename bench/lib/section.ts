@@ -47,6 +47,11 @@ export interface Section {
   /** npm packages whose versions belong in the results' meta block (peers, servers). */
   readonly packages?: readonly string[];
   readonly metrics: readonly Metric[];
+  /**
+   * Seconds this section may take with `--quick` (the whole quick run stays under 3 minutes);
+   * the runner warns when a quick run goes over.
+   */
+  readonly quickBudgetSeconds: number;
   /** How many times `run` will call `ctx.step` (sizes the progress bar). */
   plan(quick: boolean): number;
   run(ctx: SectionContext): Promise<void>;
