@@ -9,3 +9,14 @@ export {
 } from './storage/client-store.js';
 export { MemoryStore } from './storage/memory-store.js';
 export { IndexedDbStore, type IndexedDbStoreOptions } from './storage/indexeddb-store.js';
+export {
+  MAX_RECIPIENT_LENGTH,
+  OUTBOX_DEFAULTS,
+  Outbox,
+  systemClock,
+  type Clock,
+  type NewOutboxEntry,
+  type OutboxEntry,
+  type OutboxOptions,
+} from './outbox/outbox.js';
+export { MESSAGE_ID_BYTES } from './outbox/outbox-record.js';
