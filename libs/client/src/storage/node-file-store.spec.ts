@@ -211,6 +211,19 @@ describe('NodeFileStore: the passphrase', () => {
     expect(await contentOf(dir)).toEqual(AFTER_THREE);
   });
 
+  it('opens with the same passphrase typed in another Unicode normal form (NFC and NFD)', async () => {
+    const dir = freshDir();
+    const composed = 'caf\u00e9 cr\u00e8me';
+    const decomposed = composed.normalize('NFD');
+    expect(decomposed).not.toBe(composed);
+    const store = await NodeFileStore.open({ ...options(dir), passphrase: composed });
+    await store.write({ put: [['k', bytes('v')]] });
+    await store.close();
+    const again = await NodeFileStore.open({ ...options(dir), passphrase: decomposed });
+    expect(await dump(again)).toEqual({ k: 'v' });
+    await again.close();
+  });
+
   it('INVALID_ARGUMENT for an empty passphrase', async () => {
     expect(await codeOf(NodeFileStore.open({ ...options(freshDir()), passphrase: '' }))).toBe(
       ClientErrorCode.InvalidArgument,

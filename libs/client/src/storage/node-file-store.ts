@@ -154,13 +154,18 @@ async function writeFileAtomic(dir: string, name: string, data: Uint8Array): Pro
   await syncDirectory(dir);
 }
 
-/** The record key and the key-check key from the passphrase (Argon2id, then HKDF-SHA-256 RFC 5869). */
+/**
+ * The record key and the key-check key from the passphrase (Argon2id, then HKDF-SHA-256 RFC 5869).
+ * A string passphrase is normalised to NFC first (as RFC 8265's OpaqueString profile does), so
+ * the same passphrase typed on systems that compose accents differently opens the store.
+ */
 async function deriveKeys(
   passphrase: string | Uint8Array,
   salt: Uint8Array,
   params: Required<Argon2idParams>,
 ): Promise<{ recordKey: Uint8Array; checkKey: Uint8Array }> {
-  const root = await deriveKeyFromPassphrase(passphrase, salt, params);
+  const input = typeof passphrase === 'string' ? passphrase.normalize('NFC') : passphrase;
+  const root = await deriveKeyFromPassphrase(input, salt, params);
   try {
     return {
       recordKey: hkdf(root, undefined, RECORD_KEY_INFO, 32),
