@@ -10,6 +10,7 @@ export default {
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
     '^@usm/(crypto|protocol|client|relay)$': '<rootDir>/libs/$1/src/index.ts',
+    '^@usm/client/node$': '<rootDir>/libs/client/src/node.ts',
   },
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
