@@ -21,14 +21,16 @@ import { meets, type Section, type SectionContext } from './lib/section.js';
 import { sections } from './sections/index.js';
 
 const USAGE = `usage: npm run bench [-- --quick] [-- --only=<section>[,<section>...]]
+       npm run bench -- --docs   (regenerate docs/benchmarks.md from the results, measure nothing)
 sections: ${sections.map((s) => s.id).join(', ')}`;
 
-function parse(): { quick: boolean; selected: readonly Section[] } {
+function parse(): { quick: boolean; docsOnly: boolean; selected: readonly Section[] } {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       help: { type: 'boolean', default: false },
+      docs: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -36,7 +38,8 @@ function parse(): { quick: boolean; selected: readonly Section[] } {
     console.log(USAGE);
     process.exit(0);
   }
-  if (values.only === undefined) return { quick: values.quick, selected: sections };
+  const docsOnly = values.docs;
+  if (values.only === undefined) return { quick: values.quick, docsOnly, selected: sections };
   const wanted = values.only
     .split(',')
     .map((s) => s.trim())
@@ -45,7 +48,7 @@ function parse(): { quick: boolean; selected: readonly Section[] } {
   if (unknown.length > 0 || wanted.length === 0) {
     throw new Error(`bench: unknown section "${unknown.join(', ')}" in --only\n${USAGE}`);
   }
-  return { quick: values.quick, selected: sections.filter((s) => wanted.includes(s.id)) };
+  return { quick: values.quick, docsOnly, selected: sections.filter((s) => wanted.includes(s.id)) };
 }
 
 function commandLine(): string {
@@ -107,7 +110,14 @@ function summary(results: Results, ran: readonly Section[]): string {
 }
 
 async function main(): Promise<void> {
-  const { quick, selected } = parse();
+  const { quick, docsOnly, selected } = parse();
+  if (docsOnly) {
+    const saved = loadResults();
+    if (!saved) throw new Error(`bench: no ${RESULTS_FILE} yet: run the benchmark first`);
+    await saveDocs(saved, sections);
+    console.log('wrote docs/benchmarks.md');
+    return;
+  }
   const command = commandLine();
   const meta = machineMeta(
     command,
@@ -155,7 +165,7 @@ async function main(): Promise<void> {
         packages,
       );
       saveResults(results);
-      saveDocs(results, sections);
+      await saveDocs(results, sections);
       ran.push(section);
     }
   } finally {

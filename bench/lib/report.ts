@@ -4,6 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { format, resolveConfig } from 'prettier';
 import { ROOT, type Results } from './results.js';
 import { meets, type Goal, type Metric, type Section } from './section.js';
 
@@ -99,6 +100,8 @@ export function renderDocs(results: Results, sections: readonly Section[]): stri
   return `${lines.join('\n').trimEnd()}\n`;
 }
 
-export function saveDocs(results: Results, sections: readonly Section[]): void {
-  writeFileSync(DOCS_FILE, renderDocs(results, sections));
+/** Writes the docs as the repository's Prettier would (aligned tables), so `format:check` passes. */
+export async function saveDocs(results: Results, sections: readonly Section[]): Promise<void> {
+  const options = (await resolveConfig(DOCS_FILE)) ?? {};
+  writeFileSync(DOCS_FILE, await format(renderDocs(results, sections), { ...options, filepath: DOCS_FILE }));
 }

@@ -63,7 +63,9 @@ function git(...args: string[]): string {
 /** The commit measured, marked when the tree has uncommitted changes. */
 export function currentCommit(): string {
   const head = git('rev-parse', '--short', 'HEAD') || 'unknown';
-  return git('status', '--porcelain', '--untracked-files=no') ? `${head} (with uncommitted changes)` : head;
+  return git('status', '--porcelain', '--untracked-files=no')
+    ? `${head} (tree with uncommitted changes)`
+    : head;
 }
 
 /** The 1-minute load average, two decimals. */

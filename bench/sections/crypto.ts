@@ -384,6 +384,6 @@ export const crypto = defineSection({
       `near ${formatNumber(x25519 / 2)} msgs/s (node:crypto's native X25519 would allow about`,
       `${formatNumber((v.anchor_node_x25519_per_s ?? 0) / 2)}). A one-way message seals and opens a header and`,
       `a body: two AES-GCM encrypt+decrypt pairs, about ${formatNumber(aes / 2)} msgs/s from AES alone.`,
-    ].join('\n');
+    ].join(' ');
   },
 });
