@@ -17,7 +17,7 @@
  * the ciphertext leaves (the client's outbox does).
  */
 import { aesGcm, GCM_IV_BYTES, GCM_TAG_BYTES } from './aes-gcm.js';
-import { assertBytes, concatBytes, wipe } from './bytes.js';
+import { assertBytes, concatBytes, randomBytes, wipe } from './bytes.js';
 import { CryptoError, CryptoErrorCode } from './errors.js';
 import { hkdf } from './hkdf.js';
 import { MESSAGE_KEY_INFO } from './ratchet/kdf-labels.js';
@@ -122,14 +122,9 @@ export async function openWithMessageKey(
 /** Bytes `sealWithRandomNonce` adds to a plaintext. */
 export const RANDOM_NONCE_OVERHEAD = GCM_IV_BYTES + GCM_TAG_BYTES;
 
-/**
- * The nonce's RBG (SP 800-38D §8.2.2): the platform CSPRNG, `crypto.getRandomValues` (Node 20
- * and browsers), which is also where libsodium's WASM build draws its randomness from. Called
- * directly because libsodium's `randombytes_buf` makes one JavaScript round trip per byte:
- * about 37 µs for 12 bytes on the benchmark machine, more than AES-GCM itself.
- */
+/** The nonce's RBG (SP 800-38D §8.2.2): the platform CSPRNG (bytes.ts randomBytes). */
 function randomNonce(): Uint8Array {
-  return globalThis.crypto.getRandomValues(new Uint8Array(GCM_IV_BYTES));
+  return randomBytes(GCM_IV_BYTES);
 }
 
 /** Encrypts under a reusable key with a fresh random 96-bit nonce. Output: nonce | ciphertext | tag. */

@@ -4,7 +4,7 @@
  *  - X25519 Diffie-Hellman (RFC 7748 §6.1) with the all-zero output refused;
  *  - Ed25519 -> X25519 conversion (the birational map of RFC 7748 §4.1) where the protocol needs it.
  */
-import { assertBytes } from './bytes.js';
+import { assertBytes, randomBytes } from './bytes.js';
 import { CryptoError, CryptoErrorCode } from './errors.js';
 import {
   IdentityPublicKey,
@@ -39,12 +39,9 @@ export function generateIdentityKeyPair(): IdentityKeyPair {
   };
 }
 
+/** A fresh X25519 key pair: 32 random bytes as the secret (clamped by X25519 itself, RFC 7748 §5). */
 export function generateX25519KeyPair(): X25519KeyPair {
-  const { publicKey, privateKey } = sodium().crypto_box_keypair();
-  return {
-    publicKey: new X25519PublicKey(publicKey),
-    secretKey: new SecretKey(KeyType.X25519, privateKey, publicKey),
-  };
+  return x25519KeyPairFromSecret(randomBytes(32));
 }
 
 /** Rebuilds an X25519 key pair from its secret (the public key is recomputed). */
