@@ -42,6 +42,13 @@ export enum ProtocolErrorCode {
   NoSession = 'NO_SESSION',
   /** A pickled session or prekey store does not load: corrupted, wrong key, or unknown version. */
   BadPickle = 'BAD_PICKLE',
+  /** The recipient's mailbox holds as many undelivered messages as the relay allows; retry later. */
+  QuotaExceeded = 'QUOTA_EXCEEDED',
+  /**
+   * The relay cannot do it now (its database is down, or it is shutting down); nothing was
+   * stored or deleted. Retry, on this or another node, after `retryAfterMs` when given.
+   */
+  Unavailable = 'UNAVAILABLE',
 }
 
 export class ProtocolError extends Error {

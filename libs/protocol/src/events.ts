@@ -37,8 +37,13 @@ export interface ErrorReply {
   readonly code: ProtocolErrorCode;
   /** What was wrong and how to fix it; never a payload byte, key or plaintext. */
   readonly message: string;
-  /** With RATE_LIMITED (and INTERNAL when the relay is overloaded): when to try again. */
+  /** With RATE_LIMITED (and UNAVAILABLE or INTERNAL when the relay is overloaded): when to try again. */
   readonly retryAfterMs?: number;
+  /**
+   * With CLOCK_SKEW from `handshake:init`: the relay's clock (ms since the Unix epoch), so the
+   * client can tell its user or retry with its clock offset corrected. Not authenticated.
+   */
+  readonly serverTimeMs?: number;
 }
 
 export type Reply<T extends object = object> = OkReply<T> | ErrorReply;

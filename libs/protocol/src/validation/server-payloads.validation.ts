@@ -72,7 +72,7 @@ const timestamp = integer(0, Number.MAX_SAFE_INTEGER);
 
 export const errorReply: Validator<ErrorReply> = object(
   { status: literal('error'), code: errorCode, message: errorMessage },
-  { retryAfterMs: integer(0, MAX_RETRY_AFTER_MS) },
+  { retryAfterMs: integer(0, MAX_RETRY_AFTER_MS), serverTimeMs: timestamp },
 );
 
 /** `{ status: 'ok', ...result }` or the error shape. */
