@@ -4,7 +4,8 @@
  * `RELAY_MIGRATIONS` to its `migrations` list.
  */
 import { RelayInitialSchema1795600000000 } from './1795600000000-relay-initial-schema.js';
+import { SocketIoAttachments1795700000000 } from './1795700000000-socket-io-attachments.js';
 
-export const RELAY_MIGRATIONS = [RelayInitialSchema1795600000000] as const;
+export const RELAY_MIGRATIONS = [RelayInitialSchema1795600000000, SocketIoAttachments1795700000000] as const;
 
-export { RelayInitialSchema1795600000000 };
+export { RelayInitialSchema1795600000000, SocketIoAttachments1795700000000 };

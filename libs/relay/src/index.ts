@@ -16,7 +16,9 @@ export {
   type RelayDatabaseDataSourceOptions,
   type RelayDatabaseOptions,
   type RelayDatabaseUrlOptions,
+  type RelayHandshakeOptions,
   type RelayModuleOptions,
+  type RelaySocketOptions,
   type ResolvedRelayOptions,
 } from './relay.options.js';
 export {
@@ -56,6 +58,7 @@ export {
   type ClaimResult,
   type OneTimePrekey,
   type PrekeyBundle,
+  type PrekeyInventory,
   type PrekeyStock,
   type PrekeyUpload,
   type PublishResult,
@@ -82,6 +85,8 @@ export {
   type RateLimitRequest,
 } from './rate-limit.guard.js';
 export { RelayMetrics, type MessageEvent } from './metrics.service.js';
+export { RelayGateway, type RelayServer, type RelaySocket } from './relay.gateway.js';
+export { RelayExceptionFilter, UNAVAILABLE_RETRY_AFTER_MS, toErrorReply } from './relay-exception.filter.js';
 export { RelayHealthIndicator } from './relay-health.indicator.js';
 export {
   RELAY_HTTP_DEFAULTS,

@@ -34,7 +34,14 @@ export interface OutgoingEnvelope {
 
 /** The outcome for one envelope of a store call, in request order. */
 export type StoreResult =
-  | { recipient: string; messageId: Uint8Array; status: 'stored'; expiresAt: number }
+  | {
+      recipient: string;
+      messageId: Uint8Array;
+      status: 'stored';
+      /** The relay's receive time (epoch ms), as `fetch` reports it in `createdAt`. */
+      createdAt: number;
+      expiresAt: number;
+    }
   | { recipient: string; messageId: Uint8Array; status: 'duplicate' }
   | {
       recipient: string;
@@ -212,7 +219,7 @@ export class PostgresMessageStore implements MessageStore {
           const expiresAt = (expiries[row++] as Date).getTime();
           // Inserted by a concurrent call between our check and our insert: still a duplicate.
           return inserted.has(key(e.recipient, e.messageId))
-            ? { ...base, status: 'stored', expiresAt }
+            ? { ...base, status: 'stored', createdAt: now, expiresAt }
             : { ...base, status: 'duplicate' };
         });
       });

@@ -18,7 +18,11 @@ import { RelayError, RelayErrorCode } from './relay.errors.js';
 import { RELAY_MESSAGES as M } from './relay.messages.js';
 import type { ResolvedRelayOptions } from './relay.options.js';
 
-/** A medium-term prekey with the identity key's signature over it. */
+/**
+ * A medium-term prekey with the identity key's signature over it. The signature may be empty when
+ * `publicKey` holds a self-describing signed record (the gateway stores the protocol's encoded
+ * prekey records, signature inside, as opaque bytes).
+ */
 export interface SignedPrekey {
   keyId: number;
   publicKey: Uint8Array;
@@ -65,6 +69,12 @@ export interface PrekeyStock {
 export interface PublishResult extends PrekeyStock {
   /** One-time prekeys this upload added (key ids already stored are not counted). */
   added: number;
+}
+
+/** What an address has published: its one-time prekey stock and whether its bundle exists. */
+export interface PrekeyInventory extends PrekeyStock {
+  /** A signed prekey and a signed KEM prekey are held (the first upload must carry both). */
+  published: boolean;
 }
 
 export interface ClaimResult {
@@ -294,6 +304,17 @@ export class PrekeyDirectoryService {
     return this.stock(Number(rows[0]?.n ?? 0));
   }
 
+  /** `address`'s stock and whether it has published its signed prekeys. */
+  async inventoryOf(address: string): Promise<PrekeyInventory> {
+    this.checkAddress(address);
+    const { rows } = await this.db.query<{ n: string; published: boolean }>(
+      `SELECT (SELECT count(*) FROM usm_one_time_prekeys WHERE address = $1) AS n,
+              EXISTS (SELECT 1 FROM usm_prekeys WHERE address = $1) AS published`,
+      [address],
+    );
+    return { ...this.stock(Number(rows[0]?.n ?? 0)), published: rows[0]?.published === true };
+  }
+
   private stock(remaining: number): PrekeyStock {
     const lowWaterMark = this.prekeys.lowWaterMark;
     return { remaining, lowWaterMark, belowLowWater: remaining < lowWaterMark };
@@ -309,9 +330,9 @@ export class PrekeyDirectoryService {
     }
   }
 
-  private checkBytes(field: string, value: unknown): void {
+  private checkBytes(field: string, value: unknown, min = 1): void {
     const max = this.prekeys.maxKeyBytes;
-    if (!(value instanceof Uint8Array) || value.length < 1 || value.length > max) {
+    if (!(value instanceof Uint8Array) || value.length < min || value.length > max) {
       const length = value instanceof Uint8Array ? value.length : 0;
       throw new RelayError(RelayErrorCode.InvalidInput, M.badKey(field, length, max));
     }
@@ -327,7 +348,7 @@ export class PrekeyDirectoryService {
     if (p === undefined) return;
     this.checkKeyId(field, p?.keyId);
     this.checkBytes(`${field} public key`, p.publicKey);
-    this.checkBytes(`${field} signature`, p.signature);
+    this.checkBytes(`${field} signature`, p.signature, 0);
   }
 
   /** Validates an upload; returns its one-time prekeys without repeated key ids. */

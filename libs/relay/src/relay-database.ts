@@ -76,6 +76,11 @@ export class RelayDatabase implements Sql {
     this.pool = pool;
   }
 
+  /** The DataSource's pg pool (the socket.io PostgreSQL adapter runs on it). */
+  get pgPool(): pg.Pool {
+    return this.pool;
+  }
+
   query<R = Record<string, unknown>>(text: string, values?: unknown[]): Promise<SqlResult<R>> {
     return run<R>(this.pool, text, values);
   }

@@ -39,6 +39,20 @@ export const RELAY_MESSAGES = {
   badPrefix: (got: string) =>
     `USM relay: option "metrics.prefix" must match [a-zA-Z_:][a-zA-Z0-9_:]* (a Prometheus metric name ` +
     `prefix), got '${got}'. ${WHERE}`,
+  badIdentity: () =>
+    `USM relay: option "identity" is required: the relay's persistent Ed25519 IdentityKeyPair from @usm/crypto, ` +
+    `which clients pin. Create it once with generateIdentityKeyPair(), keep identity.secretKey.encode() in a ` +
+    `file or secret store only the relay reads, and pass decodeIdentityKeyPair(saved) at every start. ${WHERE}`,
+  badSocketPath: (got: string) =>
+    `USM relay: option "socket.path" must be an absolute URL path such as '/socket.io' (letters, digits, ` +
+    `'.', '_', '~', '-', '/'), got '${got.length > 40 ? `${got.slice(0, 40)}...` : got}'. ${WHERE}`,
+  badOrigins: (index: number) =>
+    `USM relay: option "socket.allowedOrigins" must be an array of origins such as 'https://chat.example.com' ` +
+    `(scheme://host[:port], no path)${index >= 0 ? `; item ${index} is not one` : ''}. Leave it empty to allow ` +
+    `any origin. ${WHERE}`,
+  badAdapter: (got: string) =>
+    `USM relay: option "socket.adapter" must be 'postgres' (several nodes on one database) or 'none' (one ` +
+    `node), got '${got.length > 40 ? `${got.slice(0, 40)}...` : got}'. ${WHERE}`,
   lowWaterAboveMax: (lowWater: number, max: number) =>
     `USM relay: option "prekeys.lowWaterMark" (${lowWater}) must be below "prekeys.maxStoredOneTimePrekeys" ` +
     `(${max}), or a client would be told to refill forever. ${WHERE}`,
@@ -80,10 +94,29 @@ export const RELAY_MESSAGES = {
   database: (sqlState: string) =>
     `The relay's database failed (SQLSTATE ${sqlState}). The request may be retried; operators: see the server log.`,
 
+  // Socket replies (the gateway's exception filter and its packet middleware).
+  unauthenticated: () =>
+    `This event needs an authenticated socket: run handshake:init and handshake:complete first. ` +
+    `The relay closes this socket; reconnect and authenticate.`,
+  unknownEvent: (known: readonly string[]) => `Unknown event: the relay's events are ${known.join(', ')}.`,
+  alreadyAuthenticated: () => `This socket is already authenticated; a handshake runs once per connection.`,
+  noAck: () => `Every relay event needs an acknowledgement callback (emitWithAck).`,
+  noPrekeys: () =>
+    `No prekeys are published for this address: the device has not registered yet, or the address is wrong.`,
+  shuttingDown: () => `This relay node is shutting down: reconnect (to it or another node) and retry.`,
+  internal: () => `The relay failed on its side; retry later. Operators: see the server log.`,
+
   // Operations (logged).
   migrationsFailed: (reason: string) =>
     `USM relay: running the relay's migrations failed: ${reason}. Check that the database user may create tables, ` +
     `or set database.migrationsRun: false and run them yourself (RELAY_MIGRATIONS).`,
+  unexpectedError: (event: string, name: string) =>
+    `USM relay: '${event}' failed with an unexpected ${name}; the client got INTERNAL (stack follows, message withheld)`,
+  databaseFailed: (event: string, sqlState: string, serverMessage: string) =>
+    `USM relay: '${event}' failed in the database (SQLSTATE ${sqlState}): ${serverMessage}`,
+  adapterFailed: (code: string) =>
+    `USM relay: the socket.io PostgreSQL adapter failed (${code}); cross-node pushes may be delayed, ` +
+    `clients still get their mail by fetch.`,
   cleanupFailed: (sqlState: string) =>
     `USM relay: a cleanup run failed (SQLSTATE ${sqlState}); the next run retries.`,
 } as const;

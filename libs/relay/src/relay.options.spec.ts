@@ -1,9 +1,16 @@
+import type { IdentityKeyPair } from '@usm/crypto';
 import { DataSource } from 'typeorm';
 import { RelayError, RelayErrorCode } from './relay.errors.js';
 import { RELAY_MESSAGES as M } from './relay.messages.js';
 import { RELAY_DEFAULTS, resolveRelayOptions, type RelayModuleOptions } from './relay.options.js';
 
 const URL_ = 'postgres://relay:secret-password@localhost:5432/relay';
+
+/** Shaped like @usm/crypto's IdentityKeyPair (the options check the shape only). */
+const ID = {
+  publicKey: { encode: () => new Uint8Array(34), fingerprint: () => 'relay' },
+  secretKey: {},
+} as unknown as IdentityKeyPair;
 
 function refusal(options: unknown): RelayError {
   try {
@@ -17,7 +24,7 @@ function refusal(options: unknown): RelayError {
 
 describe('resolveRelayOptions', () => {
   it('fills every default in one place', () => {
-    const r = resolveRelayOptions({ database: { url: URL_ } });
+    const r = resolveRelayOptions({ identity: ID, database: { url: URL_ } });
     expect(r.database).toEqual({ url: URL_, poolSize: 10, migrationsRun: true, ssl: false });
     expect(r.mail).toEqual(RELAY_DEFAULTS.mail);
     expect(r.mail.ttlMs).toBe(30 * 24 * 60 * 60 * 1000);
@@ -35,6 +42,7 @@ describe('resolveRelayOptions', () => {
 
   it('merges partial options over the defaults, bucket by bucket and dimension by dimension', () => {
     const r = resolveRelayOptions({
+      identity: ID,
       database: { url: URL_, migrationsRun: false },
       mail: { quotaPerRecipient: 50 },
       rateLimits: { buckets: { send: { perAddress: false } } },
@@ -51,43 +59,91 @@ describe('resolveRelayOptions', () => {
     expect(refusal({}).message).toBe(M.missingDatabase());
     expect(refusal(undefined).message).toBe(M.missingDatabase());
     const ds = new DataSource({ type: 'postgres', url: URL_ });
-    expect(refusal({ database: { url: URL_, dataSource: ds } }).message).toBe(M.ambiguousDatabase());
-    const bad = refusal({ database: { url: 'mysql://relay:secret-password@localhost/relay' } });
+    expect(refusal({ identity: ID, database: { url: URL_, dataSource: ds } }).message).toBe(
+      M.ambiguousDatabase(),
+    );
+    const bad = refusal({ identity: ID, database: { url: 'mysql://relay:secret-password@localhost/relay' } });
     expect(bad.message).toBe(M.badDatabaseUrl());
     expect(bad.message).not.toContain('secret-password');
     const mysql = { options: { type: 'mysql' } } as unknown as DataSource;
-    expect(refusal({ database: { dataSource: mysql } }).message).toBe(M.notPostgres('mysql'));
+    expect(refusal({ identity: ID, database: { dataSource: mysql } }).message).toBe(M.notPostgres('mysql'));
   });
 
   it('names the option, the accepted range and the value it got', () => {
-    expect(refusal({ database: { url: URL_ }, mail: { ttlMs: -5 } }).message).toBe(
+    expect(refusal({ identity: ID, database: { url: URL_ }, mail: { ttlMs: -5 } }).message).toBe(
       M.notAnInteger('mail.ttlMs', 1_000, Number.MAX_SAFE_INTEGER, -5),
     );
     expect(M.notAnInteger('mail.ttlMs', 1_000, 9, -5)).toBe(
       'USM relay: option "mail.ttlMs" must be an integer from 1000 to 9, got -5. Fix it in ' +
         'MessengerRelayModule.forRoot({...}) or in the object your forRootAsync factory returns.',
     );
-    expect(refusal({ database: { url: URL_ }, mail: { maxBatch: '10' } }).message).toBe(
+    expect(refusal({ identity: ID, database: { url: URL_ }, mail: { maxBatch: '10' } }).message).toBe(
       M.notAnInteger('mail.maxBatch', 1, 10_000, '10'),
     );
-    expect(refusal({ database: { url: URL_ }, cleanup: { enabled: 'yes' } }).message).toBe(
+    expect(refusal({ identity: ID, database: { url: URL_ }, cleanup: { enabled: 'yes' } }).message).toBe(
       M.notABoolean('cleanup.enabled', 'yes'),
     );
-    expect(refusal({ database: { url: URL_ }, cleanup: { cron: '61 * * * *' } }).message).toBe(
+    expect(refusal({ identity: ID, database: { url: URL_ }, cleanup: { cron: '61 * * * *' } }).message).toBe(
       M.badCron('cleanup.cron', '61 * * * *'),
     );
     expect(
-      refusal({ database: { url: URL_ }, rateLimits: { buckets: { send: { perIdentity: { points: 0 } } } } })
-        .message,
+      refusal({
+        identity: ID,
+        database: { url: URL_ },
+        rateLimits: { buckets: { send: { perIdentity: { points: 0 } } } },
+      }).message,
     ).toBe(M.badRateLimitRule('rateLimits.buckets.send.perIdentity'));
-    expect(refusal({ database: { url: URL_ }, rateLimits: { buckets: { sned: {} } } }).message).toBe(
-      M.unknownBucket('sned', ['send', 'prekeyClaim', 'prekeyUpload', 'handshake']),
-    );
-    expect(refusal({ database: { url: URL_ }, metrics: { prefix: 'usm-relay' } }).message).toBe(
+    expect(
+      refusal({ identity: ID, database: { url: URL_ }, rateLimits: { buckets: { sned: {} } } }).message,
+    ).toBe(M.unknownBucket('sned', ['send', 'prekeyClaim', 'prekeyUpload', 'handshake']));
+    expect(refusal({ identity: ID, database: { url: URL_ }, metrics: { prefix: 'usm-relay' } }).message).toBe(
       M.badPrefix('usm-relay'),
     );
-    expect(refusal({ database: { url: URL_ }, prekeys: { lowWaterMark: 1_000 } }).message).toBe(
+    expect(refusal({ identity: ID, database: { url: URL_ }, prekeys: { lowWaterMark: 1_000 } }).message).toBe(
       M.lowWaterAboveMax(1_000, 1_000),
+    );
+  });
+
+  it('takes the relay identity, handshake and socket options, with their defaults', () => {
+    const r = resolveRelayOptions({ identity: ID, database: { url: URL_ } });
+    expect(r.identity).toBe(ID);
+    expect(r.handshake).toEqual({ skewWindowMs: 300_000, replayRetentionMs: 600_000, timeoutMs: 10_000 });
+    expect(r.socket).toEqual({ path: '/socket.io', allowedOrigins: [], adapter: 'postgres' });
+    expect(r.mail.maxEnvelopeBytes).toBe(65_593);
+    const custom = resolveRelayOptions({
+      identity: ID,
+      database: { url: URL_ },
+      handshake: { timeoutMs: 500 },
+      socket: { path: '/relay', allowedOrigins: ['https://chat.example.com'], adapter: 'none' },
+    });
+    expect(custom.handshake).toEqual({ skewWindowMs: 300_000, replayRetentionMs: 600_000, timeoutMs: 500 });
+    expect(custom.socket).toEqual({
+      path: '/relay',
+      allowedOrigins: ['https://chat.example.com'],
+      adapter: 'none',
+    });
+  });
+
+  it('refuses a missing identity and bad handshake or socket options, saying how to fix them', () => {
+    expect(refusal({ database: { url: URL_ } }).message).toBe(M.badIdentity());
+    expect(refusal({ identity: { publicKey: new Uint8Array(32) }, database: { url: URL_ } }).message).toBe(
+      M.badIdentity(),
+    );
+    expect(refusal({ identity: ID, database: { url: URL_ }, handshake: { timeoutMs: 0 } }).message).toBe(
+      M.notAnInteger('handshake.timeoutMs', 50, 600_000, 0),
+    );
+    expect(refusal({ identity: ID, database: { url: URL_ }, socket: { path: 'socket.io' } }).message).toBe(
+      M.badSocketPath('socket.io'),
+    );
+    expect(
+      refusal({
+        identity: ID,
+        database: { url: URL_ },
+        socket: { allowedOrigins: ['https://a.example', '*'] },
+      }).message,
+    ).toBe(M.badOrigins(1));
+    expect(refusal({ identity: ID, database: { url: URL_ }, socket: { adapter: 'redis' } }).message).toBe(
+      M.badAdapter('redis'),
     );
   });
 });

@@ -3,6 +3,8 @@
  * the defaults and validates the result, in one place, for forRoot and forRootAsync alike, so an
  * invalid option stops start-up with a message from relay.messages.ts that says how to fix it.
  */
+import type { IdentityKeyPair } from '@usm/crypto';
+import { DEFAULT_REPLAY_RETENTION_MS, DEFAULT_SKEW_WINDOW_MS, MAX_ENVELOPE_BYTES } from '@usm/protocol';
 import { validateCronExpression } from 'cron';
 import type { DataSource } from 'typeorm';
 import { RelayError, RelayErrorCode } from './relay.errors.js';
@@ -61,9 +63,62 @@ export interface RateLimitBucketOptions {
   perAddress?: RateLimitRule | false;
 }
 
+/** Where the socket.io server listens and who may connect. */
+export interface RelaySocketOptions {
+  /**
+   * The socket.io path on the host's HTTP server. A host gateway of its own must use another path.
+   * @default '/socket.io'
+   */
+  path?: string;
+  /**
+   * Browser origins allowed to connect (exact `scheme://host[:port]` strings). Empty: any origin.
+   * Otherwise a request whose Origin header is not in the list is refused at connect (HTTP 403,
+   * before any socket exists); clients that send no Origin (native apps, Node) are not affected.
+   * @default []
+   */
+  allowedOrigins?: string[];
+  /**
+   * How a message reaches a recipient connected to another node: 'postgres' (the socket.io
+   * PostgreSQL adapter on the relay's database: LISTEN/NOTIFY, binary payloads through the
+   * `socket_io_attachments` table) or 'none' (a single node; live pushes stay on this node).
+   * @default 'postgres'
+   */
+  adapter?: 'postgres' | 'none';
+}
+
+/** The client <-> relay handshake (docs/protocol.md, "Client <-> relay handshake"). */
+export interface RelayHandshakeOptions {
+  /**
+   * How far a client's Init timestamp may be from the relay's clock, either way.
+   * @default 300_000 (5 minutes)
+   */
+  skewWindowMs?: number;
+  /**
+   * How long a handshake nonce is remembered at least (always until its Init leaves the skew window).
+   * @default 600_000 (10 minutes)
+   */
+  replayRetentionMs?: number;
+  /**
+   * An unauthenticated socket is closed after this: the handshake must complete in time.
+   * @default 10_000
+   */
+  timeoutMs?: number;
+}
+
 export interface RelayModuleOptions {
+  /**
+   * The relay's persistent Ed25519 identity, which clients pin (from @usm/crypto:
+   * `generateIdentityKeyPair()` once, then `decodeIdentityKeyPair(saved)` at every start).
+   * Required: a new key per start would make every pinned client refuse the relay.
+   */
+  identity: IdentityKeyPair;
+
   /** Where the relay keeps all shared state (mail, prekeys, rate-limit counters, replay nonces). */
   database: RelayDatabaseOptions;
+
+  handshake?: RelayHandshakeOptions;
+
+  socket?: RelaySocketOptions;
 
   mail?: {
     /**
@@ -77,8 +132,9 @@ export interface RelayModuleOptions {
      */
     quotaPerRecipient?: number;
     /**
-     * Largest envelope accepted, in bytes.
-     * @default 65_536
+     * Largest envelope accepted, in bytes: by default the protocol's largest encoded envelope
+     * (MAX_ENVELOPE_BYTES, 64 KiB of ciphertext plus the 57-byte header).
+     * @default 65_593
      */
     maxEnvelopeBytes?: number;
     /**
@@ -190,6 +246,9 @@ export interface RelayModuleOptions {
 
 /** Options with every default filled in, as services receive them (token RELAY_OPTIONS). */
 export interface ResolvedRelayOptions {
+  identity: IdentityKeyPair;
+  handshake: Required<RelayHandshakeOptions>;
+  socket: Required<RelaySocketOptions>;
   database:
     | { url: string; poolSize: number; migrationsRun: boolean; ssl: boolean | Record<string, unknown> }
     | { dataSource: DataSource; migrationsRun: boolean };
@@ -212,11 +271,17 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** The defaults, in one place. */
 export const RELAY_DEFAULTS = {
+  handshake: {
+    skewWindowMs: DEFAULT_SKEW_WINDOW_MS,
+    replayRetentionMs: DEFAULT_REPLAY_RETENTION_MS,
+    timeoutMs: 10_000,
+  },
+  socket: { path: '/socket.io', allowedOrigins: [] as string[], adapter: 'postgres' as 'postgres' | 'none' },
   database: { poolSize: 10, migrationsRun: true, ssl: false },
   mail: {
     ttlMs: 30 * DAY_MS,
     quotaPerRecipient: 10_000,
-    maxEnvelopeBytes: 65_536,
+    maxEnvelopeBytes: MAX_ENVELOPE_BYTES,
     maxBatch: 100,
     maxPage: 100,
     maxAddressLength: 256,
@@ -252,7 +317,7 @@ export const RELAY_DEFAULTS = {
   },
   metrics: { prefix: 'usm_relay_', defaultMetrics: false },
   health: { timeoutMs: 1_000 },
-} as const satisfies Omit<ResolvedRelayOptions, 'database'> & { database: object };
+} as const satisfies Omit<ResolvedRelayOptions, 'database' | 'identity'> & { database: object };
 
 const MAX_INT = Number.MAX_SAFE_INTEGER;
 
@@ -287,6 +352,42 @@ function rule(path: string, value: unknown): RateLimitRule | false {
 
 function invalid(message: string): never {
   throw new RelayError(RelayErrorCode.InvalidOptions, message);
+}
+
+/** Structural check: a pair from @usm/crypto (another copy of the package may be installed). */
+function resolveIdentity(identity: unknown): IdentityKeyPair {
+  const pair = identity as { publicKey?: unknown; secretKey?: unknown } | null | undefined;
+  const pub = pair?.publicKey as { encode?: unknown; fingerprint?: unknown } | undefined;
+  if (
+    typeof pair !== 'object' ||
+    pair === null ||
+    typeof pub !== 'object' ||
+    pub === null ||
+    typeof pub.encode !== 'function' ||
+    typeof pub.fingerprint !== 'function' ||
+    typeof pair.secretKey !== 'object' ||
+    pair.secretKey === null
+  ) {
+    invalid(M.badIdentity());
+  }
+  return identity as IdentityKeyPair;
+}
+
+function resolveSocket(socket: RelayModuleOptions['socket']): ResolvedRelayOptions['socket'] {
+  const D = RELAY_DEFAULTS.socket;
+  const given = socket ?? {};
+  const path = given.path ?? D.path;
+  if (typeof path !== 'string' || !/^\/[A-Za-z0-9._~\-/]*$/.test(path) || path.length > 200) {
+    invalid(M.badSocketPath(String(path)));
+  }
+  const origins = given.allowedOrigins ?? D.allowedOrigins;
+  if (!Array.isArray(origins)) invalid(M.badOrigins(-1));
+  origins.forEach((o, i) => {
+    if (typeof o !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\/[^\s/]+$/i.test(o)) invalid(M.badOrigins(i));
+  });
+  const adapter = given.adapter ?? D.adapter;
+  if (adapter !== 'postgres' && adapter !== 'none') invalid(M.badAdapter(String(adapter)));
+  return { path, allowedOrigins: [...origins], adapter };
 }
 
 function resolveDatabase(db: RelayDatabaseOptions | undefined): ResolvedRelayOptions['database'] {
@@ -349,8 +450,21 @@ export function resolveRelayOptions(options: RelayModuleOptions): ResolvedRelayO
     invalid(M.badPrefix(String(metrics.prefix)));
   }
 
+  const handshake = { ...D.handshake, ...options.handshake };
   const resolved: ResolvedRelayOptions = {
     database: resolveDatabase(options.database),
+    identity: resolveIdentity(options.identity),
+    handshake: {
+      skewWindowMs: int('handshake.skewWindowMs', handshake.skewWindowMs, 1_000, 24 * 60 * 60 * 1000),
+      replayRetentionMs: int(
+        'handshake.replayRetentionMs',
+        handshake.replayRetentionMs,
+        1_000,
+        7 * 24 * 60 * 60 * 1000,
+      ),
+      timeoutMs: int('handshake.timeoutMs', handshake.timeoutMs, 50, 10 * 60 * 1000),
+    },
+    socket: resolveSocket(options.socket),
     mail: {
       ttlMs: int('mail.ttlMs', mail.ttlMs, 1_000),
       quotaPerRecipient: int('mail.quotaPerRecipient', mail.quotaPerRecipient, 1),

@@ -3,6 +3,7 @@
  * "timestamps inside a skew window plus remembered nonces reject replays").
  */
 import { Inject, Injectable } from '@nestjs/common';
+import type { HandshakeReplayStore as ProtocolHandshakeReplayStore } from '@usm/protocol';
 import { asBuffer } from './message-store.service.js';
 import { InjectRelayClock, RelayClock } from './relay-clock.js';
 import { RelayDatabase } from './relay-database.js';
@@ -10,20 +11,10 @@ import { RelayError, RelayErrorCode } from './relay.errors.js';
 import { RELAY_MESSAGES as M } from './relay.messages.js';
 
 /**
- * Remembers handshake nonces, atomically across every node that shares it.
- *
- * MUST stay identical in shape to `HandshakeReplayStore` of @usm/protocol (its handshake
- * defines the same interface and calls it); defined here too so the relay's store does not wait
- * on the protocol package. To be reconciled into one import.
+ * Remembers handshake nonces, atomically across every node that shares it: @usm/protocol's
+ * interface (its RelayHandshake calls it), re-exported under the DI token of the same name.
  */
-export interface HandshakeReplayStore {
-  /**
-   * Records `nonce` until `expiresAtMs`. Resolves true when it was not recorded (or its record had
-   * expired), false when it was: the handshake is a replay. Of two concurrent calls with the same
-   * nonce, exactly one resolves true.
-   */
-  remember(nonce: Uint8Array, expiresAtMs: number): Promise<boolean>;
-}
+export type HandshakeReplayStore = ProtocolHandshakeReplayStore;
 
 /** DI token of the HandshakeReplayStore. */
 export const HandshakeReplayStore = Symbol('HandshakeReplayStore');

@@ -147,8 +147,8 @@ describe('PostgresMessageStore', () => {
       M.badMessageId(0, 15, 16),
     );
     await bad(
-      () => store.store('a', [env(bob, 'x'), { ...env(bob, 'x'), envelope: new Uint8Array(65_537) }]),
-      M.envelopeTooLarge(1, 65_537, 65_536),
+      () => store.store('a', [env(bob, 'x'), { ...env(bob, 'x'), envelope: new Uint8Array(65_594) }]),
+      M.envelopeTooLarge(1, 65_594, 65_593),
     );
     await bad(
       () =>

@@ -8,7 +8,7 @@ describe('relay migrations', () => {
     const [a, b] = await Promise.all([pg.dataSource(), pg.dataSource()]);
     const applied = await Promise.all([runRelayMigrations(a), runRelayMigrations(b)]);
     // Exactly one of the two nodes applied the migration; the other found it done.
-    expect(applied.flat()).toEqual(['RelayInitialSchema1795600000000']);
+    expect(applied.flat()).toEqual(['RelayInitialSchema1795600000000', 'SocketIoAttachments1795700000000']);
     await runMigrations(a);
 
     const c = await pg.client();
@@ -16,6 +16,7 @@ describe('relay migrations', () => {
       `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`,
     );
     expect(tables.rows.map((r) => r.tablename)).toEqual([
+      'socket_io_attachments',
       'usm_mail',
       'usm_migrations',
       'usm_one_time_prekeys',
@@ -24,6 +25,6 @@ describe('relay migrations', () => {
       'usm_replay_nonces',
     ]);
     const history = await c.query(`SELECT name FROM usm_migrations`);
-    expect(history.rowCount).toBe(1);
+    expect(history.rowCount).toBe(2);
   });
 });

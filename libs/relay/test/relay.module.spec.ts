@@ -24,7 +24,7 @@ import {
   RelayRateLimiter,
   type ResolvedRelayOptions,
 } from '../src/index.js';
-import { ManualClock, address, messageId } from './fixtures.js';
+import { ManualClock, RELAY_IDENTITY, address, messageId } from './fixtures.js';
 
 @Controller()
 class HostController {
@@ -50,6 +50,7 @@ describe('MessengerRelayModule', () => {
       imports: [
         hostTypeOrm(),
         MessengerRelayModule.forRoot({
+          identity: RELAY_IDENTITY,
           database: { url: pg.url },
           http: { healthPath: 'relay/health', metricsPath: 'relay/metrics' },
         }),
@@ -106,7 +107,13 @@ describe('MessengerRelayModule', () => {
 
   it('forRootAsync: options from ConfigService, defaults merged exactly as forRoot merges them, no routes with http: false', async () => {
     const syncRef = await Test.createTestingModule({
-      imports: [MessengerRelayModule.forRoot({ database: { url: pg.url }, mail: { quotaPerRecipient: 7 } })],
+      imports: [
+        MessengerRelayModule.forRoot({
+          identity: RELAY_IDENTITY,
+          database: { url: pg.url },
+          mail: { quotaPerRecipient: 7 },
+        }),
+      ],
     }).compile();
     const syncOptions = syncRef.get<ResolvedRelayOptions>(RELAY_OPTIONS);
     await syncRef.close();
@@ -120,6 +127,7 @@ describe('MessengerRelayModule', () => {
           ],
           inject: [ConfigService],
           useFactory: (config: ConfigService) => ({
+            identity: RELAY_IDENTITY,
             database: { url: config.getOrThrow<string>('RELAY_DB') },
             mail: { quotaPerRecipient: config.getOrThrow<number>('QUOTA') },
           }),
@@ -142,7 +150,13 @@ describe('MessengerRelayModule', () => {
   it('shares a host DataSource when given one (also injected from TypeOrmModule), and leaves it open', async () => {
     const own = await pg.dataSource();
     const plain = await Test.createTestingModule({
-      imports: [MessengerRelayModule.forRoot({ database: { dataSource: own }, http: false })],
+      imports: [
+        MessengerRelayModule.forRoot({
+          identity: RELAY_IDENTITY,
+          database: { dataSource: own },
+          http: false,
+        }),
+      ],
     }).compile();
     await plain.init();
     expect(plain.get(RELAY_DATA_SOURCE)).toBe(own);
@@ -158,7 +172,7 @@ describe('MessengerRelayModule', () => {
         MessengerRelayModule.forRootAsync({
           imports: [Empty],
           inject: [getDataSourceToken()],
-          useFactory: (dataSource: DataSource) => ({ database: { dataSource } }),
+          useFactory: (dataSource: DataSource) => ({ identity: RELAY_IDENTITY, database: { dataSource } }),
           isGlobal: true,
         }),
       ],
@@ -170,13 +184,14 @@ describe('MessengerRelayModule', () => {
   it('stops start-up on invalid options with the message that says how to fix them', async () => {
     const boot = (options: Parameters<typeof MessengerRelayModule.forRoot>[0]) =>
       Test.createTestingModule({ imports: [MessengerRelayModule.forRoot(options)] }).compile();
-    await expect(boot({ database: { url: 'mysql://root@localhost/db' } })).rejects.toThrow(
-      new RelayError(RelayErrorCode.InvalidOptions, M.badDatabaseUrl()),
-    );
-    await expect(boot({ database: { url: pg.url }, cleanup: { cron: 'every minute' } })).rejects.toThrow(
-      M.badCron('cleanup.cron', 'every minute'),
-    );
+    await expect(
+      boot({ identity: RELAY_IDENTITY, database: { url: 'mysql://root@localhost/db' } }),
+    ).rejects.toThrow(new RelayError(RelayErrorCode.InvalidOptions, M.badDatabaseUrl()));
+    await expect(
+      boot({ identity: RELAY_IDENTITY, database: { url: pg.url }, cleanup: { cron: 'every minute' } }),
+    ).rejects.toThrow(M.badCron('cleanup.cron', 'every minute'));
     const err = await boot({
+      identity: RELAY_IDENTITY,
       database: { url: `postgres://nobody:wrong@127.0.0.1:1/x${randomBytes(2).toString('hex')}` },
     })
       .then(() => null)

@@ -1,0 +1,582 @@
+/**
+ * The relay's socket.io gateway (docs/protocol.md, "Socket events"): the handshake binds a socket
+ * to one identity's address, then that socket may send envelopes to anyone, and fetch, ack and
+ * publish prekeys for its own address only.
+ *
+ * Who may do what, and where it is enforced:
+ * - At connect (engine.io `allowRequest`, before any socket exists): a browser Origin outside
+ *   `socket.allowedOrigins` is refused with HTTP 403. Nest guards do not run on connect.
+ * - Every packet (socket.io per-socket middleware, before any handler or listener): an event name
+ *   outside CLIENT_EVENTS (`error`, `__proto__`, numbers, ...) is refused with MALFORMED and
+ *   dropped; any event but the two handshake events on an unauthenticated socket is refused with
+ *   UNAUTHENTICATED, dropped, and the socket is closed; an event without an acknowledgement is
+ *   dropped. Nothing refused reaches a handler.
+ * - An unauthenticated socket is closed `handshake.timeoutMs` after it connected; a failed
+ *   handshake closes it at once (after the error reply).
+ * - Handlers take the address from `socket.data.address` (set only by `handshake:complete`), never
+ *   from the payload: the sender of an envelope is stamped, mail is fetched and acked for that
+ *   address only, prekeys are published for it only.
+ * - Rate limits: RelayRateLimitGuard per handler (`send` costs one point per envelope).
+ * - Errors: RelayExceptionFilter, one reply shape.
+ *
+ * Sends are acknowledged only after the store's transaction committed; then the mail is pushed to
+ * `mailboxRoom(recipient)`, which reaches the recipient's sockets on every node through the
+ * adapter. On shutdown the gateway refuses new sends (UNAVAILABLE), waits for the handlers in
+ * flight, then closes its sockets.
+ */
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnModuleInit,
+  type Type,
+  UseFilters,
+  UseGuards,
+} from '@nestjs/common';
+import {
+  ConnectedSocket,
+  MessageBody,
+  type OnGatewayConnection,
+  type OnGatewayDisconnect,
+  type OnGatewayInit,
+  SubscribeMessage,
+  WebSocketGateway,
+} from '@nestjs/websockets';
+import { createAdapter } from '@socket.io/postgres-adapter';
+import { ready } from '@usm/crypto';
+import {
+  type AckResult,
+  type AddressString,
+  CLIENT_EVENTS,
+  type ClientToServerEvents,
+  DEFAULT_FETCH_PAGE,
+  type ErrorReply,
+  type FetchResult,
+  type HandshakeCompleteResult,
+  type HandshakeInitResult,
+  type InterServerEvents,
+  MAX_FETCH_PAGE_BYTES,
+  type MailItem,
+  type PrekeyRecord,
+  type PrekeysClaimResult,
+  type PrekeysCountResult,
+  type PrekeysPublishResult,
+  ProtocolError,
+  ProtocolErrorCode,
+  type Reply,
+  RelayHandshake,
+  SOCKET_MAX_HTTP_BUFFER_BYTES,
+  type SendOutcome,
+  type SendResult,
+  type ServerToClientEvents,
+  type SocketData,
+  UNAUTHENTICATED_EVENTS,
+  addressOf,
+  formatAddress,
+  formatMessageId,
+  mailboxRoom,
+  parseAddress,
+  parseMessageId,
+  peekEnvelopeRoute,
+  validateClientPayload,
+} from '@usm/protocol';
+import type { IncomingMessage } from 'node:http';
+import type { Server, ServerOptions, Socket } from 'socket.io';
+import { InjectMessageStore, type MessageStore, type OutgoingEnvelope } from './message-store.service.js';
+import { RelayMetrics } from './metrics.service.js';
+import { PrekeyDirectoryService, type PrekeyUpload, type SignedPrekey } from './prekey-directory.service.js';
+import { RelayRateLimit, RelayRateLimitGuard } from './rate-limit.guard.js';
+import { InjectRelayClock, type RelayClock } from './relay-clock.js';
+import { RelayDatabase } from './relay-database.js';
+import { RelayExceptionFilter, toErrorReply } from './relay-exception.filter.js';
+import { RELAY_OPTIONS } from './relay.constants.js';
+import { RELAY_MESSAGES as M } from './relay.messages.js';
+import type { ResolvedRelayOptions } from './relay.options.js';
+import { type HandshakeReplayStore, InjectHandshakeReplayStore } from './replay-store.service.js';
+
+export type RelayServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+export type RelaySocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+/** What the gateway keeps per connected socket, in this process only (never in `socket.data`). */
+interface SocketState {
+  handshake?: RelayHandshake;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+const KNOWN_EVENTS: ReadonlySet<string> = new Set(CLIENT_EVENTS);
+const OPEN_EVENTS: ReadonlySet<string> = new Set(UNAUTHENTICATED_EVENTS);
+const NO_SIGNATURE = new Uint8Array(0);
+
+/** Server options of each generated gateway class, filled in by its constructor (see createRelayGateway). */
+const SERVER_OPTIONS = new WeakMap<object, Partial<ServerOptions>>();
+
+/**
+ * The gateway's behaviour. MessengerRelayModule registers a subclass made by `createRelayGateway()`
+ * (one per module instance, so two relays in one process keep their own socket options); inject it
+ * by this class.
+ */
+@Injectable()
+@UseFilters(RelayExceptionFilter)
+@UseGuards(RelayRateLimitGuard)
+export class RelayGateway
+  implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnModuleInit, BeforeApplicationShutdown
+{
+  private readonly logger = new Logger('MessengerRelay');
+  private readonly sockets = new Map<string, SocketState>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private server: RelayServer | undefined;
+  private draining = false;
+
+  constructor(
+    @Inject(RELAY_OPTIONS) private readonly options: ResolvedRelayOptions,
+    @InjectRelayClock() private readonly clock: RelayClock,
+    @InjectMessageStore() private readonly store: MessageStore,
+    @InjectHandshakeReplayStore() private readonly replayStore: HandshakeReplayStore,
+    private readonly directory: PrekeyDirectoryService,
+    private readonly metrics: RelayMetrics,
+    private readonly db: RelayDatabase,
+  ) {
+    // Nest reads the @WebSocketGateway options object when it creates the server, after this
+    // constructor: fill in the generated subclass's (empty) options from the module's options.
+    const target = SERVER_OPTIONS.get(new.target);
+    if (target) Object.assign(target, this.serverOptions());
+  }
+
+  /** The socket.io server (after Nest created it): `io.local.fetchSockets()` and the like. */
+  get io(): RelayServer | undefined {
+    return this.server;
+  }
+
+  /** socket.io server options from the module options. */
+  serverOptions(): Partial<ServerOptions> {
+    const { path, allowedOrigins } = this.options.socket;
+    const allowed = new Set(allowedOrigins);
+    return {
+      path,
+      serveClient: false,
+      transports: ['websocket', 'polling'],
+      maxHttpBufferSize: SOCKET_MAX_HTTP_BUFFER_BYTES,
+      cors: { origin: allowedOrigins.length === 0 ? true : allowedOrigins, credentials: false },
+      allowRequest: (
+        req: IncomingMessage,
+        callback: (err: string | null | undefined, ok: boolean) => void,
+      ) => {
+        const origin = req.headers.origin;
+        if (allowed.size === 0 || origin === undefined || allowed.has(origin)) return callback(null, true);
+        callback('origin not allowed', false);
+      },
+    };
+  }
+
+  async onModuleInit(): Promise<void> {
+    await ready();
+  }
+
+  afterInit(server: RelayServer): void {
+    this.server = server;
+    if (this.options.socket.adapter === 'postgres') {
+      server.adapter(
+        createAdapter(this.db.pgPool, {
+          tableName: 'socket_io_attachments',
+          errorHandler: (err: Error) => {
+            const code = (err as { code?: unknown }).code;
+            this.logger.warn(M.adapterFailed(typeof code === 'string' ? code : err.constructor.name));
+          },
+        }),
+      );
+    }
+  }
+
+  handleConnection(socket: RelaySocket): void {
+    this.metrics.connectionOpened();
+    // socket.io emits 'error' on a socket for an invalid packet; without a listener that throws.
+    socket.on('error', () => socket.disconnect(true));
+    socket.use((packet, next) => this.admit(socket, packet as unknown[], next));
+    const state: SocketState = {};
+    state.timer = setTimeout(() => {
+      if (!socket.data.address) socket.disconnect(true);
+    }, this.options.handshake.timeoutMs);
+    state.timer.unref?.();
+    this.sockets.set(socket.id, state);
+    if (this.draining) socket.disconnect(true);
+  }
+
+  handleDisconnect(socket: RelaySocket): void {
+    this.metrics.connectionClosed();
+    const state = this.sockets.get(socket.id);
+    if (state?.timer) clearTimeout(state.timer);
+    this.sockets.delete(socket.id);
+  }
+
+  /** Stops taking sends, lets the handlers in flight finish (stores commit, acks go out), closes this node's sockets. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.draining = true;
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    // Their replies are sent from promise callbacks: let those run before the sockets close.
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const state of this.sockets.values()) if (state.timer) clearTimeout(state.timer);
+    this.server?.local.disconnectSockets(true);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Handshake
+  // -------------------------------------------------------------------------------------------
+
+  @RelayRateLimit('handshake')
+  @SubscribeMessage('handshake:init')
+  handshakeInit(
+    @ConnectedSocket() socket: RelaySocket,
+    @MessageBody() body: unknown,
+  ): Promise<Reply<HandshakeInitResult>> {
+    return this.track(async () => {
+      if (socket.data.address)
+        throw new ProtocolError(ProtocolErrorCode.UnexpectedMessage, M.alreadyAuthenticated());
+      try {
+        const { message } = validateClientPayload('handshake:init', body);
+        const state = this.stateOf(socket);
+        if (state.handshake) {
+          throw new ProtocolError(
+            ProtocolErrorCode.UnexpectedMessage,
+            'handshake: one handshake:init per connection',
+          );
+        }
+        const { skewWindowMs, replayRetentionMs } = this.options.handshake;
+        state.handshake = new RelayHandshake({
+          identity: this.options.identity,
+          replayStore: this.replayStore,
+          clock: this.clock,
+          skewWindowMs,
+          replayRetentionMs,
+        });
+        return { status: 'ok', message: await state.handshake.receiveInit(message) };
+      } catch (err) {
+        this.handshakeFailed(socket);
+        throw err;
+      }
+    });
+  }
+
+  @SubscribeMessage('handshake:complete')
+  handshakeComplete(
+    @ConnectedSocket() socket: RelaySocket,
+    @MessageBody() body: unknown,
+  ): Promise<Reply<HandshakeCompleteResult>> {
+    return this.track(async () => {
+      if (socket.data.address)
+        throw new ProtocolError(ProtocolErrorCode.UnexpectedMessage, M.alreadyAuthenticated());
+      try {
+        const { message } = validateClientPayload('handshake:complete', body);
+        const state = this.stateOf(socket);
+        if (!state.handshake) {
+          throw new ProtocolError(
+            ProtocolErrorCode.UnexpectedMessage,
+            'handshake: handshake:complete before handshake:init',
+          );
+        }
+        const result = await state.handshake.receiveComplete(message);
+        // The relay does not encrypt frames (the socket runs over TLS): the traffic keys are not kept.
+        result.trafficKeys.wipe();
+        state.handshake = undefined;
+        // One device per identity until device linking exists (docs/protocol.md, Addresses).
+        const address = formatAddress(addressOf(result.peerIdentity));
+        if (!socket.connected) return { status: 'ok', address };
+        if (state.timer) clearTimeout(state.timer);
+        socket.data.address = address;
+        socket.data.authenticatedAt = this.clock.now();
+        await socket.join(mailboxRoom(address));
+        this.metrics.handshake(true);
+        return { status: 'ok', address };
+      } catch (err) {
+        this.handshakeFailed(socket);
+        throw err;
+      }
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Mail
+  // -------------------------------------------------------------------------------------------
+
+  @RelayRateLimit('send')
+  @SubscribeMessage('send')
+  send(@ConnectedSocket() socket: RelaySocket, @MessageBody() body: unknown): Promise<Reply<SendResult>> {
+    return this.track(async () => {
+      const sender = this.addressOf(socket);
+      const { envelopes } = validateClientPayload('send', body);
+      if (this.draining) throw new ProtocolError(ProtocolErrorCode.Unavailable, M.shuttingDown());
+
+      const results: SendOutcome[] = new Array<SendOutcome>(envelopes.length);
+      const routed: { index: number; envelope: OutgoingEnvelope }[] = [];
+      envelopes.forEach((bytes, index) => {
+        try {
+          const route = peekEnvelopeRoute(bytes);
+          routed.push({
+            index,
+            envelope: { recipient: formatAddress(route.recipient), messageId: route.id, envelope: bytes },
+          });
+        } catch (err) {
+          if (!(err instanceof ProtocolError)) throw err;
+          results[index] = { status: 'rejected', code: err.code, message: err.message };
+        }
+      });
+
+      // Resolves only after the transaction committed: the ack below is never ahead of the data.
+      const stored =
+        routed.length > 0
+          ? await this.store.store(
+              sender,
+              routed.map((r) => r.envelope),
+            )
+          : [];
+      const pushes = new Map<string, MailItem[]>();
+      stored.forEach((result, i) => {
+        const { index, envelope } = routed[i] as (typeof routed)[number];
+        if (result.status === 'rejected') {
+          results[index] = {
+            status: 'rejected',
+            code: ProtocolErrorCode.QuotaExceeded,
+            message: result.message,
+          };
+          return;
+        }
+        results[index] = { status: result.status, id: formatMessageId(result.messageId) };
+        if (result.status === 'stored') {
+          const items = pushes.get(result.recipient) ?? [];
+          items.push({ envelope: envelope.envelope, sender, receivedAt: result.createdAt });
+          pushes.set(result.recipient, items);
+        }
+      });
+      this.push(pushes);
+      return { status: 'ok', results };
+    });
+  }
+
+  @SubscribeMessage('ack')
+  ack(@ConnectedSocket() socket: RelaySocket, @MessageBody() body: unknown): Promise<Reply<AckResult>> {
+    return this.track(async () => {
+      const recipient = this.addressOf(socket);
+      const { ids } = validateClientPayload('ack', body);
+      const bytes = ids.map((id) => parseMessageId(id));
+      const chunk = this.options.mail.maxPage;
+      let deleted = 0;
+      for (let i = 0; i < bytes.length; i += chunk) {
+        deleted += await this.store.ack(recipient, bytes.slice(i, i + chunk));
+      }
+      return { status: 'ok', deleted };
+    });
+  }
+
+  @SubscribeMessage('fetch')
+  fetch(@ConnectedSocket() socket: RelaySocket, @MessageBody() body: unknown): Promise<Reply<FetchResult>> {
+    return this.track(async () => {
+      const recipient = this.addressOf(socket);
+      const { cursor, limit } = validateClientPayload('fetch', body);
+      const n = Math.min(limit ?? DEFAULT_FETCH_PAGE, this.options.mail.maxPage);
+      const page = await this.store.fetch(recipient, cursor ?? null, n);
+      const mail: MailItem[] = [];
+      let bytes = 0;
+      let last: string | null = null;
+      for (const m of page.messages) {
+        // A page stays within one event's binary budget, but always carries at least one item.
+        if (mail.length > 0 && bytes + m.envelope.length > MAX_FETCH_PAGE_BYTES) break;
+        mail.push({ envelope: m.envelope, sender: m.sender as AddressString, receivedAt: m.createdAt });
+        bytes += m.envelope.length;
+        last = m.cursor;
+      }
+      this.metrics.message('delivered', mail.length);
+      const more = page.hasMore || mail.length < page.messages.length;
+      return { status: 'ok', mail, cursor: more ? last : null };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Prekeys (records are @usm/protocol's session/ encodings, kept as opaque bytes)
+  // -------------------------------------------------------------------------------------------
+
+  @RelayRateLimit('prekeyUpload')
+  @SubscribeMessage('prekeys:publish')
+  publishPrekeys(
+    @ConnectedSocket() socket: RelaySocket,
+    @MessageBody() body: unknown,
+  ): Promise<Reply<PrekeysPublishResult>> {
+    return this.track(async () => {
+      const owner = this.addressOf(socket);
+      const request = validateClientPayload('prekeys:publish', body);
+      const signed = (r: PrekeyRecord): SignedPrekey => ({
+        keyId: r.id,
+        publicKey: r.record,
+        signature: NO_SIGNATURE,
+      });
+      const upload: PrekeyUpload = {
+        identityKey: parseAddress(owner).identityKey,
+        ...(request.signedPrekey ? { signedPrekey: signed(request.signedPrekey) } : {}),
+        ...(request.kemPrekey ? { kemPrekey: signed(request.kemPrekey) } : {}),
+        ...(request.oneTimePrekeys
+          ? { oneTimePrekeys: request.oneTimePrekeys.map((p) => ({ keyId: p.id, publicKey: p.record })) }
+          : {}),
+      };
+      const result = await this.directory.publish(owner, upload);
+      return { status: 'ok', oneTimePrekeys: result.remaining };
+    });
+  }
+
+  @RelayRateLimit('prekeyClaim')
+  @SubscribeMessage('prekeys:claim')
+  claimPrekeys(
+    @ConnectedSocket() socket: RelaySocket,
+    @MessageBody() body: unknown,
+  ): Promise<Reply<PrekeysClaimResult>> {
+    return this.track(async () => {
+      this.addressOf(socket);
+      const { address } = validateClientPayload('prekeys:claim', body);
+      const claimed = await this.directory.claim(address);
+      if (!claimed) throw new ProtocolError(ProtocolErrorCode.BadPrekey, M.noPrekeys());
+      const { bundle, stock } = claimed;
+      // Told once per claimed key while below the mark; claims on an empty stock stay silent.
+      if (bundle.oneTimePrekey && stock.belowLowWater) {
+        this.server
+          ?.to(mailboxRoom(address))
+          .emit('prekeys:low', { remaining: stock.remaining, threshold: stock.lowWaterMark });
+      }
+      const record = (p: { keyId: number; publicKey: Uint8Array }): PrekeyRecord => ({
+        id: p.keyId,
+        record: p.publicKey,
+      });
+      return {
+        status: 'ok',
+        bundle: {
+          address,
+          signedPrekey: record(bundle.signedPrekey),
+          kemPrekey: record(bundle.kemPrekey),
+          oneTimePrekey: bundle.oneTimePrekey ? record(bundle.oneTimePrekey) : null,
+        },
+      };
+    });
+  }
+
+  @SubscribeMessage('prekeys:count')
+  countPrekeys(
+    @ConnectedSocket() socket: RelaySocket,
+    @MessageBody() body: unknown,
+  ): Promise<Reply<PrekeysCountResult>> {
+    return this.track(async () => {
+      const owner = this.addressOf(socket);
+      validateClientPayload('prekeys:count', body);
+      const inventory = await this.directory.inventoryOf(owner);
+      return {
+        status: 'ok',
+        oneTimePrekeys: inventory.remaining,
+        hasSignedPrekey: inventory.published,
+        hasKemPrekey: inventory.published,
+      };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Internals
+  // -------------------------------------------------------------------------------------------
+
+  /** The packet middleware: only known events, only handshake events before authentication, only with an ack. */
+  private admit(socket: RelaySocket, packet: unknown[], next: (err?: Error) => void): void {
+    const event = packet[0];
+    const last = packet[packet.length - 1];
+    const ack =
+      packet.length > 1 && typeof last === 'function' ? (last as (reply: ErrorReply) => void) : undefined;
+    const authenticated = socket.data.address !== undefined;
+    if (typeof event !== 'string' || !KNOWN_EVENTS.has(event)) {
+      this.refuse(
+        socket,
+        ack,
+        new ProtocolError(ProtocolErrorCode.Malformed, M.unknownEvent(CLIENT_EVENTS)),
+        !authenticated,
+      );
+      return;
+    }
+    if (!authenticated && !OPEN_EVENTS.has(event)) {
+      this.refuse(
+        socket,
+        ack,
+        new ProtocolError(ProtocolErrorCode.Unauthenticated, M.unauthenticated()),
+        true,
+      );
+      return;
+    }
+    if (!ack) {
+      // Nothing could carry the reply; a request the client cannot learn the fate of is not run.
+      return;
+    }
+    next();
+  }
+
+  private refuse(
+    socket: RelaySocket,
+    ack: ((reply: ErrorReply) => void) | undefined,
+    err: ProtocolError,
+    close: boolean,
+  ): void {
+    ack?.(toErrorReply(err, 'refused', this.logger));
+    if (close) this.closeSoon(socket);
+  }
+
+  /** Closes the socket after the reply already queued on it has been written. */
+  private closeSoon(socket: RelaySocket): void {
+    setImmediate(() => socket.disconnect(true));
+  }
+
+  private handshakeFailed(socket: RelaySocket): void {
+    this.metrics.handshake(false);
+    const state = this.sockets.get(socket.id);
+    if (state) state.handshake = undefined;
+    this.closeSoon(socket);
+  }
+
+  private stateOf(socket: RelaySocket): SocketState {
+    let state = this.sockets.get(socket.id);
+    if (!state) {
+      state = {};
+      this.sockets.set(socket.id, state);
+    }
+    return state;
+  }
+
+  /** The socket's authenticated address (the packet middleware guarantees one). */
+  private addressOf(socket: RelaySocket): AddressString {
+    const address = socket.data.address;
+    if (!address) throw new ProtocolError(ProtocolErrorCode.Unauthenticated, M.unauthenticated());
+    return address;
+  }
+
+  /** Emits each recipient's new mail to its mailbox room, on every node. */
+  private push(pushes: Map<string, MailItem[]>): void {
+    if (!this.server) return;
+    for (const [recipient, mail] of pushes) {
+      this.server.to(mailboxRoom(recipient as AddressString)).emit('mail', { mail });
+      this.metrics.message('delivered', mail.length);
+    }
+  }
+
+  /** Runs a handler body, remembered until it settles so shutdown can wait for it. */
+  private track<T>(body: () => Promise<T>): Promise<T> {
+    const run = body();
+    this.inFlight.add(run);
+    void run.then(
+      () => this.inFlight.delete(run),
+      () => this.inFlight.delete(run),
+    );
+    return run;
+  }
+}
+
+/**
+ * A gateway class of its own for one MessengerRelayModule: its @WebSocketGateway options object
+ * is filled from that module's options when Nest instantiates it (before Nest creates the
+ * socket.io server), so two relays in one process (tests, two nodes) never share socket options.
+ */
+export function createRelayGateway(): Type<RelayGateway> {
+  const options: Partial<ServerOptions> = {};
+  @WebSocketGateway(options)
+  class MessengerRelayGateway extends RelayGateway {}
+  SERVER_OPTIONS.set(MessengerRelayGateway, options);
+  return MessengerRelayGateway;
+}
