@@ -82,6 +82,7 @@ import {
   validateClientPayload,
 } from '@usm/protocol';
 import type { IncomingMessage } from 'node:http';
+import type pg from 'pg';
 import type { Server, ServerOptions, Socket } from 'socket.io';
 import { InjectMessageStore, type MessageStore, type OutgoingEnvelope } from './message-store.service.js';
 import { RelayMetrics } from './metrics.service.js';
@@ -176,16 +177,43 @@ export class RelayGateway
   afterInit(server: RelayServer): void {
     this.server = server;
     if (this.options.socket.adapter === 'postgres') {
+      const logFailure = (err: Error) => {
+        const code = (err as { code?: unknown }).code;
+        this.logger.warn(M.adapterFailed(typeof code === 'string' ? code : err.constructor.name));
+      };
       server.adapter(
-        createAdapter(this.db.pgPool, {
+        createAdapter(this.adapterPool(logFailure), {
           tableName: 'socket_io_attachments',
-          errorHandler: (err: Error) => {
-            const code = (err as { code?: unknown }).code;
-            this.logger.warn(M.adapterFailed(typeof code === 'string' ? code : err.constructor.name));
-          },
-        }),
+          errorHandler: logFailure,
+        }) as unknown as Parameters<RelayServer['adapter']>[0],
       );
     }
+  }
+
+  /**
+   * The relay's pool as the adapter sees it. The adapter keeps one client checked out for LISTEN
+   * and attaches no 'error' listener to it; pg-pool removes its own from checked-out clients, so a
+   * lost database connection would be an unhandled 'error' that ends the process. Here that client
+   * gets a listener that logs and hands it back as broken (freeing its pool slot); the adapter
+   * reconnects on the 'end' that follows.
+   */
+  private adapterPool(logFailure: (err: Error) => void): pg.Pool {
+    const pool = this.db.pgPool;
+    return {
+      query: (...args: unknown[]) => (pool.query as (...a: unknown[]) => unknown)(...args),
+      connect: async () => {
+        const client = await pool.connect();
+        client.on('error', (err: Error) => {
+          logFailure(err);
+          try {
+            client.release(err);
+          } catch {
+            // Already released: nothing more to free.
+          }
+        });
+        return client;
+      },
+    } as unknown as pg.Pool;
   }
 
   handleConnection(socket: RelaySocket): void {

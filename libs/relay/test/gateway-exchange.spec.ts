@@ -21,15 +21,15 @@ import {
 } from './relay-client.js';
 
 describe('relay gateway: two clients exchange envelopes', () => {
-  const pg = usePostgres();
   let node: RelayNode;
   let db: pg.Client;
-
+  // Declared before usePostgres: after-all hooks run in declaration order, the node before the database.
+  afterAll(() => node?.close());
+  const pg = usePostgres();
   beforeAll(async () => {
     node = await startRelay(pg.url, { socket: { adapter: 'none' } });
     db = await pg.client();
   });
-  afterAll(() => node?.close());
 
   const rows = async (recipient: string): Promise<number> =>
     (

@@ -1,0 +1,118 @@
+/**
+ * Two relay nodes (two Nest apps) on one database: a client on node A reaches a client on node B
+ * live through the socket.io PostgreSQL adapter, and a handshake Init replayed to the other node
+ * (or the same one) is refused with REPLAY before anything else happens on that socket.
+ */
+import { generateIdentityKeyPair } from '@usm/crypto';
+import { HandshakeClient, ProtocolErrorCode, formatMessageId, peekEnvelopeRoute } from '@usm/protocol';
+import { usePostgres } from '../../../test/support/postgres.js';
+import { RELAY_IDENTITY } from './fixtures.js';
+import {
+  type Client,
+  type RelayNode,
+  client,
+  closeAll,
+  connect,
+  disconnected,
+  envelopeTo,
+  failed,
+  next,
+  ok,
+  raw,
+  request,
+  startRelay,
+} from './relay-client.js';
+
+/** Waits until `node` sees `address` connected on another node: the adapters on both sides listen. */
+async function seenAcrossNodes(node: RelayNode, address: string): Promise<void> {
+  for (;;) {
+    const sockets = await node.gateway.io!.fetchSockets();
+    if (sockets.some((s) => s.data.address === address)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('relay gateway: two nodes on one database', () => {
+  let a: RelayNode;
+  let b: RelayNode;
+  // Declared before usePostgres: after-all hooks run in declaration order, nodes before the database.
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+  });
+  const pg = usePostgres();
+  beforeAll(async () => {
+    a = await startRelay(pg.url);
+    b = await startRelay(pg.url);
+  });
+
+  it('a client on node A reaches a client on node B live, and back', async () => {
+    let alice: Client | undefined;
+    let bob: Client | undefined;
+    try {
+      alice = await client(a.url);
+      bob = await client(b.url);
+      await seenAcrossNodes(a, bob.address);
+      await seenAcrossNodes(b, alice.address);
+
+      const toBob = envelopeTo(bob.address, 4096);
+      const pushedToBob = next(bob.socket, 'mail');
+      const sent = ok(await request(alice.socket, 'send', { envelopes: [toBob] }));
+      expect(sent.results).toEqual([{ status: 'stored', id: formatMessageId(peekEnvelopeRoute(toBob).id) }]);
+      const push = await pushedToBob;
+      expect(push.mail.map((m) => new Uint8Array(m.envelope))).toEqual([toBob]);
+      expect(push.mail[0]!.sender).toBe(alice.address);
+
+      const toAlice = envelopeTo(alice.address);
+      const pushedToAlice = next(alice.socket, 'mail');
+      ok(await request(bob.socket, 'send', { envelopes: [toAlice] }));
+      expect((await pushedToAlice).mail.map((m) => m.sender)).toEqual([bob.address]);
+
+      // Either node serves the mail from the shared store.
+      const fetched = ok(await request(bob.socket, 'fetch', {}));
+      expect(fetched.mail.map((m) => new Uint8Array(m.envelope))).toEqual([toBob]);
+      const c = await pg.client();
+      const rows = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM usm_mail`);
+      expect(rows.rows[0]!.n).toBe(2);
+      // The push went through the adapter's attachment table (binary payload).
+      const attachments = await c.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM socket_io_attachments`,
+      );
+      expect(attachments.rows[0]!.n).toBeGreaterThanOrEqual(2);
+    } finally {
+      closeAll(alice?.socket, bob?.socket);
+    }
+  });
+
+  it('refuses a handshake Init replayed to another node, and to the same node, with REPLAY, then closes the socket', async () => {
+    const identity = generateIdentityKeyPair();
+    const hs = new HandshakeClient({ identity, relayIdentity: RELAY_IDENTITY.publicKey });
+    const init = hs.start();
+    const first = await connect(a.url);
+    const onB = await connect(b.url);
+    const again = await connect(a.url);
+    try {
+      const response = ok(await request(first, 'handshake:init', { message: init }));
+      const { complete } = await hs.receiveResponse(response.message);
+      ok(await request(first, 'handshake:complete', { message: complete }));
+
+      for (const socket of [onB, again]) {
+        const closed = disconnected(socket);
+        const refused = failed(await request(socket, 'handshake:init', { message: init }));
+        expect(refused.code).toBe(ProtocolErrorCode.Replay);
+        expect(refused.message).toBe('handshake: this HandshakeInit was already used');
+        expect(await closed).toBe('io server disconnect');
+      }
+      // The genuine socket is unaffected.
+      expect(ok(await request(first, 'fetch', {}))).toEqual({ status: 'ok', mail: [], cursor: null });
+      expect(await raw(first, 'prekeys:count', {})).toEqual({
+        status: 'ok',
+        oneTimePrekeys: 0,
+        hasSignedPrekey: false,
+        hasKemPrekey: false,
+      });
+    } finally {
+      closeAll(first, onB, again);
+    }
+  });
+});
