@@ -34,6 +34,10 @@ describe('ClientError', () => {
       'INVALID_ARGUMENT',
       'STORE_CLOSED',
       'STORE_IN_USE',
+      'HANDSHAKE_FAILED',
+      'DECRYPT_FAILED',
+      'PROTOCOL_VIOLATION',
+      'HANDLER_FAILED',
     ]);
   });
 });

@@ -32,6 +32,14 @@ export enum ClientErrorCode {
   StoreClosed = 'STORE_CLOSED',
   /** Another open store in this process already uses the same directory or database. */
   StoreInUse = 'STORE_IN_USE',
+  /** The relay did not prove the pinned identity (or the handshake failed): check the relay key you pinned. */
+  HandshakeFailed = 'HANDSHAKE_FAILED',
+  /** A message from a peer could not be decrypted or was not sent by the session's peer; it was dropped. */
+  DecryptFailed = 'DECRYPT_FAILED',
+  /** The relay sent a reply or push that breaks the protocol (wrong shape, wrong recipient); it was ignored. */
+  ProtocolViolation = 'PROTOCOL_VIOLATION',
+  /** An application event handler threw; the event counts as delivered. */
+  HandlerFailed = 'HANDLER_FAILED',
 }
 
 export interface ClientErrorOptions {
@@ -39,12 +47,24 @@ export interface ClientErrorOptions {
   cause?: unknown;
   /** For RATE_LIMITED: how long to wait before trying again, in milliseconds. */
   retryAfterMs?: number;
+  /** For CLOCK_SKEW: the relay's clock, ms since the Unix epoch, when the relay reported it. */
+  relayTimeMs?: number;
+  /** The peer address the error concerns (public: the relay knows it too). */
+  peer?: string;
+  /** The message id the error concerns (public: the relay knows it too). */
+  messageId?: string;
 }
 
 export class ClientError extends Error {
   override readonly name = 'ClientError';
   /** For RATE_LIMITED: how long to wait before trying again, in milliseconds, when the relay said. */
   readonly retryAfterMs: number | undefined;
+  /** For CLOCK_SKEW: the relay's clock (ms since the epoch) when the relay reported it. */
+  readonly relayTimeMs: number | undefined;
+  /** The peer address the error concerns, when there is one. */
+  readonly peer: string | undefined;
+  /** The message id the error concerns, when there is one. */
+  readonly messageId: string | undefined;
 
   constructor(
     readonly code: ClientErrorCode,
@@ -53,6 +73,9 @@ export class ClientError extends Error {
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.retryAfterMs = options.retryAfterMs;
+    this.relayTimeMs = options.relayTimeMs;
+    this.peer = options.peer;
+    this.messageId = options.messageId;
   }
 
   /** True when `err` is a ClientError, and when a code is given, one with that code. */

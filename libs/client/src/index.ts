@@ -20,3 +20,17 @@ export {
   type OutboxOptions,
 } from './outbox/outbox.js';
 export { MESSAGE_ID_BYTES } from './outbox/outbox-record.js';
+export {
+  MessengerClient,
+  type DeliveryReceipt,
+  type IncomingMessage,
+  type MessengerClientEvents,
+  type MessengerClientHooks,
+  type MessengerClientOptions,
+} from './messenger-client.js';
+export {
+  MAX_BINARY_ATTACHMENTS,
+  type ConnectionState,
+  type ConnectionStatus,
+  type SocketFactory,
+} from './connection.js';

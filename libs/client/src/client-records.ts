@@ -1,0 +1,162 @@
+/**
+ * How the client lays out its state in a ClientStore (every key below; the outbox owns
+ * `outbox/`). Records are small versioned binary layouts; anything that does not decode is
+ * CORRUPT_STORE, never a guess.
+ *
+ *   identity                        the identity key pair (`version | type | secret`)
+ *   prekeys                         PrekeyStore pickle
+ *   session/<peer>                  Session pickle (ratchet states with this peer)
+ *   conv/<peer>                     ConversationMeta: next sequence to send, next to hand to the app
+ *   seen/<peer>                     SeenMessageIds of this peer's messages
+ *   inbox/<peer>/<seq>/<id>         a decrypted message (or receipt) not yet handed to the app
+ *   receipt/<peer>/<id>             a message handed to the app whose receipt is not yet queued
+ *
+ * `<peer>` is an address string (base64url and a decimal device id: no '/'), `<seq>` 8 hex
+ * digits (so keys list in sequence order), `<id>` a message id string. The inbox holds
+ * plaintext: use a store that is encrypted at rest (NodeFileStore) where the device may be lost.
+ */
+import type { AddressString, MessageIdString } from '@usm/protocol';
+import { ClientError, ClientErrorCode } from './errors.js';
+
+export const IDENTITY_KEY = 'identity';
+export const PREKEYS_KEY = 'prekeys';
+export const sessionKey = (peer: string) => `session/${peer}`;
+export const convKey = (peer: string) => `conv/${peer}`;
+export const seenKey = (peer: string) => `seen/${peer}`;
+export const INBOX_PREFIX = 'inbox/';
+export const inboxPrefix = (peer: string) => `${INBOX_PREFIX}${peer}/`;
+export const inboxKey = (peer: string, sequence: number, id: string) =>
+  `${inboxPrefix(peer)}${sequence.toString(16).padStart(8, '0')}/${id}`;
+export const RECEIPT_PREFIX = 'receipt/';
+export const receiptPrefix = (peer: string) => `${RECEIPT_PREFIX}${peer}/`;
+export const receiptKey = (peer: string, id: string) => `${receiptPrefix(peer)}${id}`;
+
+/** The peer named by an inbox or receipt key. */
+export function peerOfKey(prefix: string, key: string): AddressString {
+  const rest = key.slice(prefix.length);
+  const slash = rest.indexOf('/');
+  if (!key.startsWith(prefix) || slash <= 0) throw corrupt('a key of the local inbox is malformed');
+  return rest.slice(0, slash) as AddressString;
+}
+
+function corrupt(what: string): ClientError {
+  return new ClientError(
+    ClientErrorCode.CorruptStore,
+    `client state: ${what}; the store holds data this library did not write (restore a backup or reset the conversation)`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversation meta: version u8 | sendNext f64 | recvNext f64
+// ---------------------------------------------------------------------------------------------
+
+export interface ConversationMeta {
+  /** The sequence number our next message to this peer carries. */
+  sendNext: number;
+  /** The sequence number the application waits for from this peer. */
+  recvNext: number;
+}
+
+const META_VERSION = 1;
+const META_BYTES = 17;
+
+export function encodeMeta(m: ConversationMeta): Uint8Array {
+  const out = new Uint8Array(META_BYTES);
+  const v = new DataView(out.buffer);
+  v.setUint8(0, META_VERSION);
+  v.setFloat64(1, m.sendNext);
+  v.setFloat64(9, m.recvNext);
+  return out;
+}
+
+export function decodeMeta(bytes: Uint8Array): ConversationMeta {
+  if (bytes.length !== META_BYTES || bytes[0] !== META_VERSION)
+    throw corrupt('a conversation record is damaged');
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const sendNext = v.getFloat64(1);
+  const recvNext = v.getFloat64(9);
+  for (const n of [sendNext, recvNext]) {
+    if (!Number.isSafeInteger(n) || n < 0 || n > 0x1_0000_0000)
+      throw corrupt('a conversation record is damaged');
+  }
+  return { sendNext, recvNext };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inbox entry: version u8 | kind u8 | sequence u32 | sentAt f64 | receivedAt f64 | id (22 chars,
+// ASCII) | body length u32 | body (text: UTF-8; bytes; receipt: 22-char ids concatenated)
+// ---------------------------------------------------------------------------------------------
+
+export type InboxContent =
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'bytes'; readonly bytes: Uint8Array }
+  | { readonly kind: 'receipt'; readonly ids: readonly MessageIdString[] };
+
+export type InboxEntry = InboxContent & {
+  readonly peer: AddressString;
+  readonly id: MessageIdString;
+  readonly sequence: number;
+  readonly sentAt: number;
+  readonly receivedAt: number;
+};
+
+const INBOX_VERSION = 1;
+const ID_CHARS = 22;
+const INBOX_FIXED = 1 + 1 + 4 + 8 + 8 + ID_CHARS + 4;
+const KIND_CODE = { text: 1, bytes: 2, receipt: 3 } as const;
+const ascii = new TextEncoder();
+const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+export function encodeInboxEntry(e: InboxEntry): Uint8Array {
+  const body =
+    e.kind === 'text' ? ascii.encode(e.text) : e.kind === 'bytes' ? e.bytes : ascii.encode(e.ids.join(''));
+  const out = new Uint8Array(INBOX_FIXED + body.length);
+  const v = new DataView(out.buffer);
+  v.setUint8(0, INBOX_VERSION);
+  v.setUint8(1, KIND_CODE[e.kind]);
+  v.setUint32(2, e.sequence);
+  v.setFloat64(6, e.sentAt);
+  v.setFloat64(14, e.receivedAt);
+  out.set(ascii.encode(e.id), 22);
+  v.setUint32(22 + ID_CHARS, body.length);
+  out.set(body, INBOX_FIXED);
+  return out;
+}
+
+export function decodeInboxEntry(peer: AddressString, bytes: Uint8Array): InboxEntry {
+  if (bytes.length < INBOX_FIXED || bytes[0] !== INBOX_VERSION) throw corrupt('an inbox entry is damaged');
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const kind = v.getUint8(1);
+  const sequence = v.getUint32(2);
+  const sentAt = v.getFloat64(6);
+  const receivedAt = v.getFloat64(14);
+  const length = v.getUint32(22 + ID_CHARS);
+  if (bytes.length !== INBOX_FIXED + length || !Number.isFinite(sentAt) || !Number.isFinite(receivedAt)) {
+    throw corrupt('an inbox entry is damaged');
+  }
+  const body = bytes.slice(INBOX_FIXED);
+  let id: MessageIdString;
+  let text: string;
+  try {
+    id = strict.decode(bytes.subarray(22, 22 + ID_CHARS)) as MessageIdString;
+    text = kind === KIND_CODE.bytes ? '' : strict.decode(body);
+  } catch {
+    throw corrupt('an inbox entry is damaged');
+  }
+  const head = { peer, id, sequence, sentAt, receivedAt };
+  switch (kind) {
+    case KIND_CODE.text:
+      return { ...head, kind: 'text', text };
+    case KIND_CODE.bytes:
+      return { ...head, kind: 'bytes', bytes: body };
+    case KIND_CODE.receipt: {
+      if (text.length % ID_CHARS !== 0) throw corrupt('an inbox receipt is damaged');
+      const ids: MessageIdString[] = [];
+      for (let i = 0; i < text.length; i += ID_CHARS)
+        ids.push(text.slice(i, i + ID_CHARS) as MessageIdString);
+      return { ...head, kind: 'receipt', ids };
+    }
+    default:
+      throw corrupt('an inbox entry has an unknown kind');
+  }
+}

@@ -1,0 +1,309 @@
+/**
+ * MessengerClient against an in-memory relay on a real socket.io server (fake-relay.test.ts):
+ * sessions, receipts, offline delivery, exactly-once across a crash, redeliveries, order after
+ * reordering, lost acks, the pinned key, clock skew, session reset, and the outbox bound.
+ * The same scenarios against the real relay and PostgreSQL are in test/e2e/.
+ */
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { ready } from '@usm/crypto';
+import { type MailItem, ProtocolErrorCode, ProtocolError } from '@usm/protocol';
+import { ClientError, ClientErrorCode } from './errors.js';
+import { FakeRelay } from './fake-relay.test.js';
+import { type IncomingMessage, MessengerClient, type MessengerClientOptions } from './messenger-client.js';
+import { MemoryStore } from './storage/memory-store.js';
+
+let relay: FakeRelay;
+const clients: MessengerClient[] = [];
+
+beforeEach(async () => {
+  await ready();
+  relay = new FakeRelay();
+  await relay.start();
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await relay.stop();
+});
+
+interface Harness {
+  client: MessengerClient;
+  store: MemoryStore;
+  messages: IncomingMessage[];
+  delivered: string[];
+  errors: ClientError[];
+}
+
+async function open(
+  store = new MemoryStore(),
+  extra: Partial<MessengerClientOptions> = {},
+  listen = true,
+): Promise<Harness> {
+  const client = await MessengerClient.open({
+    relayUrl: relay.url,
+    relayIdentityKey: relay.publicKeyHex,
+    store,
+    backoff: { baseMs: 20, capMs: 200 },
+    outbox: { retry: { baseMs: 50, capMs: 200 } },
+    ...extra,
+  });
+  clients.push(client);
+  const h: Harness = { client, store, messages: [], delivered: [], errors: [] };
+  client.on('error', (e) => h.errors.push(e));
+  client.on('delivered', ({ id }) => void h.delivered.push(id));
+  if (listen) client.on('message', (m) => void h.messages.push(m));
+  return h;
+}
+
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const texts = (h: Harness) =>
+  h.messages.map((m) => (m.kind === 'text' ? m.text : `<${m.bytes.length} bytes>`));
+
+describe('MessengerClient', () => {
+  it('sets up a session on first contact, exchanges text and bytes both ways, and reports receipts', async () => {
+    const a = await open();
+    const b = await open();
+    await Promise.all([a.client.connect(), b.client.connect()]);
+    expect(a.client.address).toMatch(/^[A-Za-z0-9_-]{43}\.1$/);
+    expect(a.client.safetyNumber(b.client.address)).toMatch(/^\d{60}$/);
+    expect(a.client.safetyNumber(b.client.address)).toBe(b.client.safetyNumber(a.client.address));
+
+    const { id } = await a.client.send(b.client.address, 'hello Bob');
+    await until('B gets it', () => b.messages.length === 1);
+    expect(b.messages[0]).toMatchObject({
+      from: a.client.address,
+      id,
+      kind: 'text',
+      text: 'hello Bob',
+      sequence: 0,
+    });
+    await until('A gets the receipt', () => a.delivered.includes(id));
+
+    await b.client.send(a.client.address, new Uint8Array([1, 2, 3]));
+    await until('A gets bytes', () => a.messages.length === 1);
+    const m = a.messages[0]!;
+    expect(m.kind === 'bytes' && [...m.bytes]).toEqual([1, 2, 3]);
+    await until('mailboxes drained', () => relay.mailCount() === 0);
+    expect(a.errors).toEqual([]);
+    expect(b.errors).toEqual([]);
+    // A receipt gets no receipt: after the dust settles each side received exactly one receipt.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(a.delivered).toEqual([id]);
+    expect(b.delivered).toHaveLength(1);
+  });
+
+  it('delivers mail sent while the recipient was offline, in order and once, then empties its mailbox', async () => {
+    const a = await open();
+    const bStore = new MemoryStore();
+    const b0 = await open(bStore);
+    await Promise.all([a.client.connect(), b0.client.connect()]);
+    await a.client.send(b0.client.address, 'first');
+    await until('first', () => b0.messages.length === 1);
+    await until('first acked', () => relay.mailCount(b0.client.address) === 0);
+    await b0.client.close();
+
+    for (let i = 0; i < 30; i++) await a.client.send(b0.client.address, `m${i}`);
+    expect(relay.mailCount(b0.client.address)).toBe(30);
+    // The relay's page order is not the send order: B must still hand them over in order.
+    relay.reverseMailbox(b0.client.address);
+
+    const b = await open(bStore);
+    await b.client.connect();
+    await until('30 messages', () => b.messages.length === 30);
+    expect(texts(b)).toEqual(Array.from({ length: 30 }, (_, i) => `m${i}`));
+    expect(b.messages.every((m) => !m.late && m.skippedBefore === 0)).toBe(true);
+    await until('mailbox empty', () => relay.mailCount(b.client.address) === 0);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(b.messages).toHaveLength(30);
+  });
+
+  it('hands a message to the app exactly once when the client dies between persisting it and acking the relay', async () => {
+    const a = await open();
+    const bStore = new MemoryStore();
+    let persisted = 0;
+    const victim: { client?: MessengerClient } = {};
+    const b0 = await open(bStore, {
+      hooks: {
+        afterPersist: async () => {
+          if (++persisted === 3) await victim.client!.close(); // "kill -9" right after the 3rd batch is durable
+        },
+      },
+    });
+    victim.client = b0.client;
+    await Promise.all([a.client.connect(), b0.client.connect()]);
+    for (let i = 0; i < 5; i++) await a.client.send(b0.client.address, `m${i}`);
+    await until('the victim died', () => persisted >= 3 && b0.client.connected === false);
+    // The third message is persisted but not acked: the relay still holds it (and later ones).
+    expect(relay.mailCount(b0.client.address)).toBeGreaterThanOrEqual(3);
+
+    const b = await open(bStore);
+    await b.client.connect();
+    await until('5 messages overall', () => b0.messages.length + b.messages.length >= 5);
+    await until('mailbox empty', () => relay.mailCount(b.client.address) === 0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect([...texts(b0), ...texts(b)]).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+  });
+
+  it('shows a redelivered message zero more times, and drops mail whose relay stamp is not the session peer', async () => {
+    const a = await open();
+    const b = await open();
+    const c = await open();
+    await Promise.all([a.client.connect(), b.client.connect(), c.client.connect()]);
+    await a.client.send(b.client.address, 'once');
+    const { envelope, sender, receivedAt } = relay.mailboxes.get(b.client.address)![0]!;
+    const captured: MailItem = { envelope, sender, receivedAt };
+    await until('delivered', () => b.messages.length === 1);
+    await until('acked', () => relay.mailCount(b.client.address) === 0);
+    relay.pushAgain(b.client.address, captured); // an exact replay
+    relay.pushAgain(b.client.address, { ...captured, sender: c.client.address }); // replay as C
+    await until('the forged stamp reported', () => b.errors.length === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(texts(b)).toEqual(['once']);
+    const err = b.errors[0]!;
+    expect(ClientError.is(err, ClientErrorCode.DecryptFailed)).toBe(true);
+    expect(err.peer).toBe(c.client.address);
+    expect(
+      ProtocolError.is(err.cause, ProtocolErrorCode.IdentityMismatch) ||
+        ProtocolError.is(err.cause, ProtocolErrorCode.NoSession),
+    ).toBe(true);
+  });
+
+  it('retries a send whose ack was lost; the relay answers duplicate and the recipient sees it once', async () => {
+    const a = await open();
+    const b = await open();
+    await Promise.all([a.client.connect(), b.client.connect()]);
+    relay.dropSendAcks = 1;
+    const { id } = await a.client.send(b.client.address, 'lost ack');
+    expect(relay.events.filter((e) => e === 'send').length).toBeGreaterThanOrEqual(2);
+    await until('delivered', () => b.messages.length === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(b.messages.map((m) => m.id)).toEqual([id]);
+  }, 20_000);
+
+  it('refuses a relay that does not prove the pinned key (HANDSHAKE_FAILED)', async () => {
+    const other = new FakeRelay();
+    const a = await open(new MemoryStore(), { relayIdentityKey: other.publicKeyHex, reconnect: false });
+    const err = await a.client.connect().catch((e: unknown) => e);
+    expect(ClientError.is(err, ClientErrorCode.HandshakeFailed)).toBe(true);
+    expect(ProtocolError.is((err as ClientError).cause, ProtocolErrorCode.IdentityMismatch)).toBe(true);
+  });
+
+  it('reports CLOCK_SKEW with the relay time when the device clock is 6 minutes off', async () => {
+    const relayNow = Date.UTC(2026, 10, 25, 12, 0, 0);
+    relay.clock = { now: () => relayNow };
+    const a = await open(new MemoryStore(), {
+      clock: { now: () => relayNow + 6 * 60_000 },
+      reconnect: false,
+    });
+    const err = await a.client.connect().catch((e: unknown) => e);
+    expect(ClientError.is(err, ClientErrorCode.ClockSkew)).toBe(true);
+    expect((err as ClientError).relayTimeMs).toBe(relayNow);
+  });
+
+  it('recovers a conversation whose stored session was corrupted (automatic reset on NO_SESSION)', async () => {
+    const a = await open();
+    const bStore = new MemoryStore();
+    const b0 = await open(bStore);
+    await Promise.all([a.client.connect(), b0.client.connect()]);
+    await a.client.send(b0.client.address, 'before');
+    await until('before', () => b0.messages.length === 1);
+    await b0.client.send(a.client.address, 'reply');
+    await until('reply', () => a.messages.length === 1);
+    await until('receipts in and acked', () => b0.delivered.length === 1 && relay.mailCount() === 0);
+    await b0.client.close();
+    const key = `session/${a.client.address}`;
+    const garbage = crypto.getRandomValues(new Uint8Array((await bStore.get(key))!.length));
+    await bStore.write({ put: [[key, garbage]] });
+
+    const b = await open(bStore);
+    await b.client.connect();
+    expect(b.errors.map((e) => e.code)).toEqual([]); // loaded lazily: nothing yet
+    await a.client.send(b.client.address, 'lost to the corruption');
+    await until('B reports and resets', () => b.errors.some((e) => e.code === ClientErrorCode.DecryptFailed));
+    expect(b.errors.map((e) => e.code)).toEqual([
+      ClientErrorCode.CorruptStore,
+      ClientErrorCode.DecryptFailed,
+    ]);
+    await until(
+      'A adopted the new session',
+      () => relay.mailCount(a.client.address) === 0 && relay.events.length > 0,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    await a.client.send(b.client.address, 'after the reset');
+    await b.client.send(a.client.address, 'and back');
+    await until('both', () => b.messages.length === 1 && a.messages.length === 2);
+    expect(texts(b)).toEqual(['after the reset']);
+    expect(texts(a)).toEqual(['reply', 'and back']);
+    expect(a.errors).toEqual([]);
+  });
+
+  it('resetSession on demand: the peer adopts the new session and the conversation goes on', async () => {
+    const a = await open();
+    const b = await open();
+    await Promise.all([a.client.connect(), b.client.connect()]);
+    await a.client.send(b.client.address, 'one');
+    await until('one', () => b.messages.length === 1);
+    await b.client.resetSession(a.client.address);
+    await a.client.send(b.client.address, 'two');
+    await b.client.send(a.client.address, 'three');
+    await until('all', () => b.messages.length === 2 && a.messages.length === 1);
+    expect(texts(b)).toEqual(['one', 'two']);
+    expect(texts(a)).toEqual(['three']);
+    expect([...a.errors, ...b.errors]).toEqual([]);
+  });
+
+  it('queues offline once a session exists, and refuses with QUEUE_FULL at the bound without writing', async () => {
+    const a = await open(new MemoryStore(), { outbox: { maxEntries: 3 } });
+    const b = await open();
+    await Promise.all([a.client.connect(), b.client.connect()]);
+    await a.client.send(b.client.address, 'online');
+    await a.client.close();
+    const a2 = await open(a.store, { outbox: { maxEntries: 3 } });
+    const pending = [0, 1, 2].map((i) => a2.client.send(b.client.address, `offline ${i}`));
+    await until('queued', () => a2.store !== undefined);
+    const err = await a2.client.send(b.client.address, 'one too many').catch((e: unknown) => e);
+    expect(ClientError.is(err, ClientErrorCode.QueueFull)).toBe(true);
+    await a2.client.connect();
+    await Promise.all(pending);
+    await until('B got all', () => b.messages.length === 4);
+    expect(texts(b)).toEqual(['online', 'offline 0', 'offline 1', 'offline 2']);
+  });
+
+  it('needs a connection for a first message (NOT_CONNECTED) and reconnects after the relay restarts', async () => {
+    const a = await open();
+    const b = await open();
+    const err = await a.client.send(b.client.address, 'too early').catch((e: unknown) => e);
+    expect(ClientError.is(err, ClientErrorCode.NotConnected)).toBe(true);
+    await Promise.all([a.client.connect(), b.client.connect()]);
+    await a.client.send(b.client.address, 'before restart');
+    await until('first', () => b.messages.length === 1);
+    await relay.stop();
+    await until('both down', () => !a.client.connected && !b.client.connected);
+    const pending = a.client.send(b.client.address, 'during the outage');
+    await relay.start(); // same port, same mailboxes
+    await pending;
+    await until('second', () => b.messages.length === 2);
+    expect(texts(b)).toEqual(['before restart', 'during the outage']);
+  });
+
+  it('holds messages in the inbox until the app listens', async () => {
+    const a = await open();
+    const b = await open(new MemoryStore(), {}, false);
+    await Promise.all([a.client.connect(), b.client.connect()]);
+    await a.client.send(b.client.address, 'waiting');
+    await until('acked', () => relay.mailCount(b.client.address) === 0);
+    expect((await b.store.list('inbox/')).length).toBe(1);
+    b.client.on('message', (m) => void b.messages.push(m));
+    await until('delivered', () => b.messages.length === 1);
+    await until('inbox emptied', () => b.messages.length === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await b.store.list('inbox/')).length).toBe(0);
+  });
+});
