@@ -3,7 +3,7 @@
  * publishes prekeys only for itself, and cannot send as another (the relay stamps the sender).
  * Every refusal is checked by its exact code and by the rows left in PostgreSQL.
  */
-import { ProtocolErrorCode, formatMessageId, peekEnvelopeRoute } from '@usm/protocol';
+import { type MessageIdString, ProtocolErrorCode, formatMessageId, peekEnvelopeRoute } from '@usm/protocol';
 import type pg from 'pg';
 import { usePostgres } from '../../../test/support/postgres.js';
 import {
@@ -26,7 +26,7 @@ describe('relay gateway: authorization', () => {
   let alice: Client;
   let bob: Client;
   let mallory: Client;
-  let bobIds: string[];
+  let bobIds: MessageIdString[];
   afterAll(async () => {
     closeAll(alice?.socket, bob?.socket, mallory?.socket);
     await node?.close();

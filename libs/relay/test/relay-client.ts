@@ -100,6 +100,11 @@ export function raw(socket: ClientSocket, event: string, ...args: unknown[]): Pr
   return emit.call(socket, event, ...args);
 }
 
+/** Emits an event without an acknowledgement (which the relay does not run). */
+export function fire(socket: ClientSocket, event: string, payload: unknown): void {
+  (socket.emit as (event: string, payload: unknown) => unknown).call(socket, event, payload);
+}
+
 /** The successful result of a reply, or a thrown error naming the code (so a test fails with it). */
 export function ok<T extends object>(reply: Reply<T>): T {
   if (reply.status !== 'ok') throw new Error(`expected ok, got ${reply.code}: ${reply.message}`);
