@@ -29,6 +29,7 @@ import {
   Inject,
   Injectable,
   Logger,
+  type OnModuleDestroy,
   type OnModuleInit,
   type Type,
   UseFilters,
@@ -121,7 +122,13 @@ const SERVER_OPTIONS = new WeakMap<object, Partial<ServerOptions>>();
 @UseFilters(RelayExceptionFilter)
 @UseGuards(RelayRateLimitGuard)
 export class RelayGateway
-  implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnModuleInit, BeforeApplicationShutdown
+  implements
+    OnGatewayInit,
+    OnGatewayConnection,
+    OnGatewayDisconnect,
+    OnModuleInit,
+    OnModuleDestroy,
+    BeforeApplicationShutdown
 {
   private readonly logger = new Logger('MessengerRelay');
   private readonly sockets = new Map<string, SocketState>();
@@ -237,7 +244,12 @@ export class RelayGateway
     this.sockets.delete(socket.id);
   }
 
-  /** Stops taking sends, lets the handlers in flight finish (stores commit, acks go out), closes this node's sockets. */
+  /** The first shutdown hook: from here on, sends are refused with UNAVAILABLE (nothing stored). */
+  onModuleDestroy(): void {
+    this.draining = true;
+  }
+
+  /** Lets the handlers in flight finish (stores commit, acks go out), then closes this node's sockets. */
   async beforeApplicationShutdown(): Promise<void> {
     this.draining = true;
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
