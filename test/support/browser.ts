@@ -9,9 +9,10 @@
  *  3. launches Chromium with the flags this closed network needs and a fresh, throw-away profile;
  *  4. watches every page: console errors, uncaught page errors, crashes and failed requests are
  *     collected, and `assertNoErrors()` (registered in afterEach by `useBrowserHarness`) fails the test
- *     on any of them;
- *  5. writes screenshots and each page's console log to `test-artifacts/<suite>/` (git-ignored; CI
- *     keeps it as an artifact; override the root with USM_TEST_ARTIFACTS) and prints that path;
+ *     on any of them (a request aborted by a navigation or by closing its page is only logged);
+ *  5. writes screenshots and each page's console log (`pages.log`) to `test-artifacts/<suite>/`
+ *     (git-ignored; CI keeps it as an artifact; override the root with USM_TEST_ARTIFACTS) and prints
+ *     that path. Pages must never log a key or a plaintext: their console output lands in that file;
  *  6. closes contexts, the browser and the server in afterAll. The artifacts stay.
  *
  * No fixed sleeps anywhere: waits are for a condition (a page function, an event) with a bounded
@@ -26,6 +27,8 @@
  *  - options.entries: `{ name: 'path/to/entry.ts' }`, bundled to `/<name>.js`, each with a generated
  *    page `/<name>.html` that loads it as a module (and has an empty favicon, so no 404 is logged).
  *  - options.staticDir: a directory served as is, for files the bundle does not provide (a built app).
+ *    It is read in beforeAll, so a beforeAll registered before `useBrowserHarness` may build it
+ *    (apps/web-demo/test/boot.spec.ts does).
  *  - options.routes: extra in-memory files, `{ '/path': 'content' }`.
  *  - options.define / options.alias: passed to esbuild (e.g. a relay URL baked into a page).
  *  - options.ignoreErrors: RegExps of console / page / request errors that do not fail a test (use
@@ -33,10 +36,11 @@
  * The handle (valid from beforeAll on):
  *  - `url`: the server's origin, `http://127.0.0.1:<port>`.
  *  - `browser`: the playwright Browser; `artifacts`: the artifact folder's absolute path.
- *  - `bundle`: the esbuild output (file names and sizes) for assertions on the build.
+ *  - `bundle`: the esbuild output (served files, entry sizes, inputs read) for assertions on the build.
  *  - `newContext(options?)`: a fresh BrowserContext (own storage, own IndexedDB; `setOffline` works on
  *    it), closed in afterAll. Two contexts are two independent "devices".
- *  - `openPage(path, { context?, waitFor?, timeoutMs?, ignoreErrors? })`: opens `url + path` in a new
+ *  - `openPage(path, { context?, waitFor?, timeoutMs?, ignoreErrors?, label? })`: opens `url + path`
+ *    (or `path` itself when it is an absolute URL, e.g. the sample relay app serving the demo) in a new
  *    watched page (in a new context unless one is given) and, when `waitFor` (a JavaScript expression
  *    evaluated in the page, e.g. `'globalThis.probe !== undefined'`) is given, waits until it is truthy,
  *    failing at once with the page's error if the page throws first.
@@ -376,9 +380,13 @@ class Harness implements BrowserHarness {
     });
     page.on('pageerror', (err) => problem('page error', err.stack ?? err.message));
     page.on('crash', () => problem('crash', 'the page crashed'));
-    page.on('requestfailed', (req) =>
-      problem('request failed', `${req.method()} ${req.url()}: ${req.failure()?.errorText ?? 'unknown'}`),
-    );
+    page.on('requestfailed', (req) => {
+      const reason = req.failure()?.errorText ?? 'unknown';
+      const line = `${req.method()} ${req.url()}: ${reason}`;
+      // A request cut short by a navigation or by closing the page is not a failure of the page.
+      if (reason === 'net::ERR_ABORTED') log.push(`[request aborted] ${line}`);
+      else problem('request failed', line);
+    });
     const watched = { label: name, log, failed };
     this.#watched.push(watched);
     return watched;
