@@ -2,6 +2,7 @@
  * The sample relay's configuration: environment variables only, each validated at start-up with
  * a message that says how to fix it. README.md's "Configuration" table lists the same variables.
  */
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
@@ -28,10 +29,21 @@ export interface RelayServerConfig {
   readonly mailTtlMs: number;
   /** RATE_LIMITS: 'on' or 'off' (benchmarks turn them off). @default 'on' */
   readonly rateLimits: boolean;
+  /** TRUST_PROXY: 'on' behind exactly one proxy (the last X-Forwarded-For hop is the client). @default 'off' */
+  readonly trustProxy: boolean;
+  /** WEB_DEMO_DIR: a folder served at `/` (the built browser demo). @default apps/web-demo/dist when it exists */
+  readonly webDemoDir: string | undefined;
 }
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+}
+
+function onOff(env: NodeJS.ProcessEnv, name: string, fallback: 'on' | 'off'): boolean {
+  const value = (env[name] || fallback).toLowerCase();
+  if (value !== 'on' && value !== 'off')
+    throw new ConfigError(`${name} must be "on" or "off"; got "${env[name]}"`);
+  return value === 'on';
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -55,10 +67,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayServerCon
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/\S+$/.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must look like postgres://user:password@host:5432/database');
   }
-  const rateLimits = (env.RATE_LIMITS || 'on').toLowerCase();
-  if (rateLimits !== 'on' && rateLimits !== 'off') {
-    throw new ConfigError(`RATE_LIMITS must be "on" or "off"; got "${env.RATE_LIMITS}"`);
-  }
+  const defaultDemo = resolve('apps', 'web-demo', 'dist');
+  const webDemoDir = env.WEB_DEMO_DIR
+    ? resolve(env.WEB_DEMO_DIR)
+    : existsSync(defaultDemo)
+      ? defaultDemo
+      : undefined;
   return {
     port: integer(env, 'PORT', 3000, 0, 65_535),
     host: env.HOST || '127.0.0.1',
@@ -72,6 +86,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayServerCon
       .map((o) => o.trim())
       .filter(Boolean),
     mailTtlMs: integer(env, 'MAIL_TTL_SECONDS', 30 * 24 * 3600, 1, 10 * 365 * 24 * 3600) * 1000,
-    rateLimits: rateLimits === 'on',
+    rateLimits: onOff(env, 'RATE_LIMITS', 'on'),
+    trustProxy: onOff(env, 'TRUST_PROXY', 'off'),
+    webDemoDir,
   };
 }

@@ -7,12 +7,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import {
-  decodeIdentityKeyPair,
-  generateIdentityKeyPair,
-  ready,
-  type IdentityKeyPair,
-} from '@usm/crypto';
+import { decodeIdentityKeyPair, generateIdentityKeyPair, ready, type IdentityKeyPair } from '@usm/crypto';
 
 export interface LoadedIdentity {
   readonly identity: IdentityKeyPair;
@@ -30,11 +25,15 @@ export async function loadOrCreateRelayIdentity(file: string): Promise<LoadedIde
       throw new Error(`${file} is writable by others (mode ${mode.toString(8)}): run chmod 600 on it`);
     }
     // Container secrets are often mounted 0444; say so rather than refuse.
-    const warnings = (mode & 0o044) !== 0 ? [`${file} is readable by others (mode ${mode.toString(8)}); chmod 600 it`] : [];
+    const warnings =
+      (mode & 0o044) !== 0 ? [`${file} is readable by others (mode ${mode.toString(8)}); chmod 600 it`] : [];
     try {
       return { identity: decodeIdentityKeyPair(await readFile(file)), created: false, warnings };
     } catch (err) {
-      throw new Error(`${file} is not a relay identity key (${(err as Error).message}); move it away to create a new one`);
+      throw new Error(
+        `${file} is not a relay identity key (${(err as Error).message}); move it away to create a new one`,
+        { cause: err },
+      );
     }
   }
   const identity = generateIdentityKeyPair();
