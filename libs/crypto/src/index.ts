@@ -17,6 +17,15 @@ export {
   setAesGcmBackend,
   type AesGcmBackend,
 } from './aes-gcm.js';
+export {
+  X25519_POINT_BYTES,
+  X25519_SCALAR_BYTES,
+  createNodeX25519,
+  createSodiumX25519,
+  setX25519Backend,
+  x25519Backend,
+  type X25519Backend,
+} from './x25519.js';
 export { HKDF_MAX_OUTPUT, hkdf, hkdfExpand, hkdfExtract, hmacSha256 } from './hkdf.js';
 export {
   ARGON2ID_DEFAULTS,

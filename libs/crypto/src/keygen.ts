@@ -1,7 +1,8 @@
 /**
- * Key generation and the public-key operations on libsodium (WASM):
- *  - Ed25519 identity keys (RFC 8032), signatures verified strictly;
- *  - X25519 Diffie-Hellman (RFC 7748 §6.1) with the all-zero output refused;
+ * Key generation and the public-key operations:
+ *  - Ed25519 identity keys (RFC 8032) on libsodium (WASM), signatures verified strictly;
+ *  - X25519 Diffie-Hellman (RFC 7748 §6.1) with the all-zero output refused, on the backend
+ *    `ready()` chose (x25519.ts: node:crypto in Node, libsodium elsewhere);
  *  - Ed25519 -> X25519 conversion (the birational map of RFC 7748 §4.1) where the protocol needs it.
  */
 import { assertBytes, randomBytes } from './bytes.js';
@@ -15,6 +16,7 @@ import {
   decodeKey,
 } from './keys.js';
 import { sodium } from './sodium.js';
+import { x25519Backend } from './x25519.js';
 
 export const ED25519_SIGNATURE_BYTES = 64;
 export const X25519_SHARED_BYTES = 32;
@@ -47,7 +49,7 @@ export function generateX25519KeyPair(): X25519KeyPair {
 /** Rebuilds an X25519 key pair from its secret (the public key is recomputed). */
 export function x25519KeyPairFromSecret(secret: Uint8Array): X25519KeyPair {
   assertBytes(secret, 32, 'X25519 secret key');
-  const publicKey = sodium().crypto_scalarmult_base(secret);
+  const publicKey = x25519Backend().scalarMultBase(secret);
   return {
     publicKey: new X25519PublicKey(publicKey),
     secretKey: new SecretKey(KeyType.X25519, secret, publicKey),
@@ -109,7 +111,7 @@ export function assertSignature(
 /**
  * X25519(secret, public) (RFC 7748 §6.1). An all-zero result, which a low-order or
  * non-contributory public key forces, is refused with INVALID_KEY ("check ... is not all
- * zero", RFC 7748 §6.1; libsodium does the check and fails the call).
+ * zero", RFC 7748 §6.1; every backend does the check, see x25519.ts).
  */
 export function x25519(secretKey: SecretKey<KeyType.X25519>, publicKey: X25519PublicKey): Uint8Array {
   return x25519Raw(secretKey.bytes, publicKey.bytes);
@@ -119,14 +121,7 @@ export function x25519(secretKey: SecretKey<KeyType.X25519>, publicKey: X25519Pu
 export function x25519Raw(secret: Uint8Array, publicKey: Uint8Array): Uint8Array {
   assertBytes(secret, 32, 'X25519 secret key');
   assertBytes(publicKey, 32, 'X25519 public key');
-  try {
-    return sodium().crypto_scalarmult(secret, publicKey);
-  } catch {
-    throw new CryptoError(
-      CryptoErrorCode.InvalidKey,
-      'x25519: the shared secret is all zero (low-order or non-contributory public key)',
-    );
-  }
+  return x25519Backend().scalarMult(secret, publicKey);
 }
 
 /** Ed25519 public key -> X25519 public key (RFC 7748 §4.1 birational map). */

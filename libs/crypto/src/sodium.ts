@@ -5,6 +5,7 @@
 import libsodium from 'libsodium-wrappers-sumo';
 import { CryptoError, CryptoErrorCode } from './errors.js';
 import { loadDefaultAesGcm } from './aes-gcm.js';
+import { loadDefaultX25519 } from './x25519.js';
 
 export type Sodium = typeof libsodium;
 
@@ -12,7 +13,8 @@ let loaded: Sodium | undefined;
 let loading: Promise<void> | undefined;
 
 /**
- * Loads the WASM modules and picks the platform AES-256-GCM backend. Idempotent; await it once
+ * Loads the WASM modules and picks the platform backends of AES-256-GCM and X25519 (node:crypto
+ * in Node; WebCrypto and libsodium in browsers). Idempotent; await it once
  * at start-up, after which the synchronous primitives may be called.
  *
  * @example
@@ -24,6 +26,7 @@ export function ready(): Promise<void> {
   loading ??= (async () => {
     await libsodium.ready;
     await loadDefaultAesGcm();
+    await loadDefaultX25519(libsodium);
     loaded = libsodium;
   })();
   return loading;
