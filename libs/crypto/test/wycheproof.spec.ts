@@ -1,11 +1,14 @@
 /**
  * Known-answer tests from Project Wycheproof for every primitive of @usm/crypto, run through the
- * public API (src/index.ts), never through libsodium directly. Every vector of each file is run and
- * counted; a file that matched no vector, or fewer than it holds, fails.
+ * public API (src/index.ts), never through libsodium directly (its module is only handed to the
+ * X25519 backend factories). Every vector of each file is run and counted; a file that matched no
+ * vector, or fewer than it holds, fails.
  *
  * What "invalid" and "acceptable" mean per primitive (the decisions this suite pins):
- *  - X25519 (x25519Raw). No vector is "invalid". "acceptable" vectors with flag ZeroSharedSecret
- *    (in this file exactly those with LowOrderPublic) must be REFUSED with INVALID_KEY: the all-zero
+ *  - X25519 (x25519Raw on each backend in turn, createNodeX25519 and createSodiumX25519 made
+ *    current with setX25519Backend; same rules and a count per backend). No vector is "invalid".
+ *    "acceptable" vectors with flag ZeroSharedSecret (in this file exactly those with
+ *    LowOrderPublic) must be REFUSED with INVALID_KEY and the exact message: the all-zero
  *    output check of RFC 7748 §6.1. Every other "acceptable" vector (Twist, NonCanonicalPublic,
  *    SmallPublicKey, EdgeCaseShared, SpecialPublicKey) must give exactly the expected shared secret:
  *    RFC 7748 §5 defines the value of a non-canonical u (taken mod p) and of a point on the twist.
@@ -36,6 +39,7 @@
  * Failures are reported as tcIds and comments only, never vector bytes.
  */
 import * as nodeCrypto from 'node:crypto';
+import libsodium from 'libsodium-wrappers-sumo';
 import {
   CryptoError,
   CryptoErrorCode,
@@ -43,6 +47,8 @@ import {
   assertSignature,
   bytesEqual,
   createNodeAesGcm,
+  createNodeX25519,
+  createSodiumX25519,
   createWebCryptoAesGcm,
   fromHex,
   hkdf,
@@ -52,10 +58,13 @@ import {
   mlkem768EncapsulateDeterministic,
   mlkem768KeyPairFromSeed,
   ready,
+  setX25519Backend,
   toHex,
   verify,
+  x25519Backend,
   x25519Raw,
   type AesGcmBackend,
+  type X25519Backend,
 } from '../src/index.js';
 import { VectorCount, describeTest, loadWycheproof, type WycheproofTest } from './wycheproof.js';
 
@@ -145,52 +154,73 @@ function expectAllRan(count: VectorCount, numberOfTests: number, failures: strin
   expect(count.total).toBe(numberOfTests);
 }
 
+const ZERO_SHARED_MESSAGE =
+  'x25519: the shared secret is all zero (low-order or non-contributory public key)';
+
 const noAcceptable = (t: WycheproofTest) =>
   `${describeTest(t)}: "acceptable" but this primitive has no rule for acceptable vectors`;
 
-beforeAll(() => ready());
+beforeAll(async () => {
+  await ready();
+  await libsodium.ready;
+});
 
 afterAll(() => {
   for (const count of counts) console.log(`wycheproof ${count}`);
 });
 
 describe('Wycheproof known-answer tests', () => {
-  it('X25519: x25519Raw gives every shared secret and refuses the all-zero ones (RFC 7748 §6.1)', () => {
-    const count = newCount('x25519_test.json');
-    const failures: string[] = [];
-    let refused = 0;
-    for (const group of x25519File.testGroups) {
-      for (const t of group.tests) {
-        count.add(t.result);
-        const zeroShared = /^(00)+$/.test(t.shared);
-        const mustRefuse = t.result === 'acceptable' && t.flags.includes('ZeroSharedSecret');
-        if (t.flags.includes('ZeroSharedSecret') !== zeroShared) {
-          failures.push(`${describeTest(t)}: flag ZeroSharedSecret does not match the expected output`);
-        }
-        if (t.flags.includes('LowOrderPublic') && !mustRefuse) {
-          failures.push(`${describeTest(t)}: LowOrderPublic without an all-zero output`);
-        }
-        if (t.result === 'invalid') {
-          failures.push(`${describeTest(t)}: no rule for "invalid" X25519 vectors`);
-          continue;
-        }
-        if (mustRefuse) {
-          refused++;
-          const err = errorOf(() => x25519Raw(fromHex(t.private), fromHex(t.public)));
-          if (!CryptoError.is(err, CryptoErrorCode.InvalidKey)) {
-            failures.push(`${describeTest(t)}: an all-zero shared secret was not refused with INVALID_KEY`);
+  describe.each([
+    ['node:crypto', () => createNodeX25519(nodeCrypto, libsodium)],
+    ['libsodium', () => createSodiumX25519(libsodium)],
+  ] as const)('X25519 on the %s backend', (name, makeBackend) => {
+    let previous: X25519Backend;
+    beforeAll(() => {
+      previous = x25519Backend();
+      const backend = makeBackend();
+      expect(backend.name).toBe(name);
+      setX25519Backend(backend);
+    });
+    afterAll(() => setX25519Backend(previous));
+
+    it('x25519Raw gives every shared secret and refuses the all-zero ones (RFC 7748 §6.1)', () => {
+      expect(x25519Backend().name).toBe(name);
+      const count = newCount(`x25519_test.json [${name}]`);
+      const failures: string[] = [];
+      let refused = 0;
+      for (const group of x25519File.testGroups) {
+        for (const t of group.tests) {
+          count.add(t.result);
+          const zeroShared = /^(00)+$/.test(t.shared);
+          const mustRefuse = t.result === 'acceptable' && t.flags.includes('ZeroSharedSecret');
+          if (t.flags.includes('ZeroSharedSecret') !== zeroShared) {
+            failures.push(`${describeTest(t)}: flag ZeroSharedSecret does not match the expected output`);
           }
-          continue;
-        }
-        let shared: Uint8Array | undefined;
-        const err = errorOf(() => (shared = x25519Raw(fromHex(t.private), fromHex(t.public))));
-        if (err !== undefined || shared === undefined || toHex(shared) !== t.shared) {
-          failures.push(`${describeTest(t)} [${t.flags.join(',')}]: wrong or no shared secret`);
+          if (t.flags.includes('LowOrderPublic') && !mustRefuse) {
+            failures.push(`${describeTest(t)}: LowOrderPublic without an all-zero output`);
+          }
+          if (t.result === 'invalid') {
+            failures.push(`${describeTest(t)}: no rule for "invalid" X25519 vectors`);
+            continue;
+          }
+          if (mustRefuse) {
+            refused++;
+            const err = errorOf(() => x25519Raw(fromHex(t.private), fromHex(t.public)));
+            if (!CryptoError.is(err, CryptoErrorCode.InvalidKey) || err.message !== ZERO_SHARED_MESSAGE) {
+              failures.push(`${describeTest(t)}: an all-zero shared secret was not refused with INVALID_KEY`);
+            }
+            continue;
+          }
+          let shared: Uint8Array | undefined;
+          const err = errorOf(() => (shared = x25519Raw(fromHex(t.private), fromHex(t.public))));
+          if (err !== undefined || shared === undefined || toHex(shared) !== t.shared) {
+            failures.push(`${describeTest(t)} [${t.flags.join(',')}]: wrong or no shared secret`);
+          }
         }
       }
-    }
-    expect(refused).toBeGreaterThan(0);
-    expectAllRan(count, x25519File.numberOfTests, failures);
+      expect(refused).toBeGreaterThan(0);
+      expectAllRan(count, x25519File.numberOfTests, failures);
+    });
   });
 
   it('Ed25519: verify accepts every valid signature and refuses every invalid one (RFC 8032 §5.1.7)', () => {
