@@ -6,7 +6,8 @@
  *   identity                        the identity key pair (`version | type | secret`)
  *   prekeys                         PrekeyStore pickle
  *   session/<peer>                  Session pickle (ratchet states with this peer)
- *   conv/<peer>                     ConversationMeta: next sequence to send, next to hand to the app
+ *   sendseq/<peer>                  the sequence number our next message to this peer carries
+ *   recvseq/<peer>                  the sequence number the app waits for from this peer
  *   seen/<peer>                     SeenMessageIds of this peer's messages
  *   inbox/<peer>/<seq>/<id>         a decrypted message (or receipt) not yet handed to the app
  *   receipt/<peer>/<id>             a message handed to the app whose receipt is not yet queued
@@ -21,7 +22,8 @@ import { ClientError, ClientErrorCode } from './errors.js';
 export const IDENTITY_KEY = 'identity';
 export const PREKEYS_KEY = 'prekeys';
 export const sessionKey = (peer: string) => `session/${peer}`;
-export const convKey = (peer: string) => `conv/${peer}`;
+export const sendSeqKey = (peer: string) => `sendseq/${peer}`;
+export const recvSeqKey = (peer: string) => `recvseq/${peer}`;
 export const seenKey = (peer: string) => `seen/${peer}`;
 export const INBOX_PREFIX = 'inbox/';
 export const inboxPrefix = (peer: string) => `${INBOX_PREFIX}${peer}/`;
@@ -47,7 +49,9 @@ function corrupt(what: string): ClientError {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Conversation meta: version u8 | sendNext f64 | recvNext f64
+// Sequence counters (sendseq/, recvseq/): version u8 | value f64. Two keys, not one record: the
+// send path writes its counter through the outbox (whose batch may wait in the outbox's queue)
+// and the delivery path writes the other one directly, so neither can overwrite the other's.
 // ---------------------------------------------------------------------------------------------
 
 export interface ConversationMeta {
@@ -57,29 +61,26 @@ export interface ConversationMeta {
   recvNext: number;
 }
 
-const META_VERSION = 1;
-const META_BYTES = 17;
+const COUNTER_VERSION = 1;
+const COUNTER_BYTES = 9;
 
-export function encodeMeta(m: ConversationMeta): Uint8Array {
-  const out = new Uint8Array(META_BYTES);
+export function encodeCounter(value: number): Uint8Array {
+  const out = new Uint8Array(COUNTER_BYTES);
   const v = new DataView(out.buffer);
-  v.setUint8(0, META_VERSION);
-  v.setFloat64(1, m.sendNext);
-  v.setFloat64(9, m.recvNext);
+  v.setUint8(0, COUNTER_VERSION);
+  v.setFloat64(1, value);
   return out;
 }
 
-export function decodeMeta(bytes: Uint8Array): ConversationMeta {
-  if (bytes.length !== META_BYTES || bytes[0] !== META_VERSION)
-    throw corrupt('a conversation record is damaged');
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const sendNext = v.getFloat64(1);
-  const recvNext = v.getFloat64(9);
-  for (const n of [sendNext, recvNext]) {
-    if (!Number.isSafeInteger(n) || n < 0 || n > 0x1_0000_0000)
-      throw corrupt('a conversation record is damaged');
+export function decodeCounter(bytes: Uint8Array): number {
+  if (bytes.length !== COUNTER_BYTES || bytes[0] !== COUNTER_VERSION) {
+    throw corrupt('a conversation counter is damaged');
   }
-  return { sendNext, recvNext };
+  const value = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(1);
+  if (!Number.isSafeInteger(value) || value < 0 || value > 0x1_0000_0000) {
+    throw corrupt('a conversation counter is damaged');
+  }
+  return value;
 }
 
 // ---------------------------------------------------------------------------------------------

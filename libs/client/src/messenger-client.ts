@@ -76,16 +76,17 @@ import {
   type InboxEntry,
   PREKEYS_KEY,
   RECEIPT_PREFIX,
-  convKey,
+  decodeCounter,
   decodeInboxEntry,
-  decodeMeta,
+  encodeCounter,
   encodeInboxEntry,
-  encodeMeta,
   inboxKey,
   peerOfKey,
   receiptKey,
   receiptPrefix,
+  recvSeqKey,
   seenKey,
+  sendSeqKey,
   sessionKey,
 } from './client-records.js';
 import {
@@ -127,6 +128,12 @@ export interface MessengerClientOptions {
   oneTimePrekeyBatch?: number;
   /** Least time between two automatic session resets with one peer. @default 60000 */
   autoResetIntervalMs?: number;
+  /**
+   * While connected, pending mail is also fetched this often, besides on every connect: a push
+   * the relay could not deliver (a node or its adapter under strain) is then picked up without
+   * waiting for a reconnect. @default 30000
+   */
+  fetchIntervalMs?: number;
   /** Makes the socket (tests). @default socket.io-client's `io` */
   socketFactory?: SocketFactory;
   /** Test hooks: not for applications. */
@@ -198,6 +205,9 @@ interface Conversation {
 const DEFAULT_SEEN_IDS = 2_000;
 const DEFAULT_PREKEY_BATCH = 50;
 const DEFAULT_AUTO_RESET_INTERVAL_MS = 60_000;
+const DEFAULT_FETCH_INTERVAL_MS = 30_000;
+/** How long delivered ids gather before one receipt carries them all. */
+const RECEIPT_DELAY_MS = 50;
 /** While offline, how often the outbox is checked for expired entries. */
 const OFFLINE_EXPIRY_CHECK_MS = 30_000;
 /** A relay refusal of one envelope that a retry cannot fix. */
@@ -279,6 +289,8 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #ackTimer: ReturnType<typeof setTimeout> | undefined;
   #toppingUp: Promise<void> | undefined;
+  #fetching: Promise<void> | undefined;
+  #sweepTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
     options: MessengerClientOptions,
@@ -458,10 +470,11 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
       else conv.session = Session.initiate(this.#identity, bundle, conv.peerIdentity);
       this.#restartSequences(conv, 0);
       conv.meta.sendNext = 0;
+      const recv: StoreEntry = [recvSeqKey(peer), encodeCounter(0)];
       return this.#enqueue(
         conv,
         (sequence, sentAt) => ({ kind: PayloadKind.SessionReset, sequence, sentAt }),
-        {},
+        { put: [recv] },
         true,
       );
     });
@@ -494,6 +507,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     this.#connection.stop();
     clearTimeout(this.#flushTimer);
     clearTimeout(this.#ackTimer);
+    clearTimeout(this.#sweepTimer);
     for (const conv of this.#conversations.values()) clearTimeout(conv.timer);
     const err = this.#closedError('send');
     for (const d of this.#deferred.values()) d.reject(err);
@@ -515,9 +529,10 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     const cached = this.#conversations.get(peer);
     if (cached) return cached;
     const peerIdentity = new IdentityPublicKey(parseAddress(peer).identityKey);
-    const [sessionBytes, metaBytes, seenBytes] = await Promise.all([
+    const [sessionBytes, sendBytes, recvBytes, seenBytes] = await Promise.all([
       this.#store.get(sessionKey(peer)),
-      this.#store.get(convKey(peer)),
+      this.#store.get(sendSeqKey(peer)),
+      this.#store.get(recvSeqKey(peer)),
       this.#store.get(seenKey(peer)),
     ]);
     let session: Session | undefined;
@@ -541,7 +556,10 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     let meta: ConversationMeta = { sendNext: 0, recvNext: 0 };
     let seen = new SeenMessageIds(this.#options.seenIdsPerConversation ?? DEFAULT_SEEN_IDS);
     try {
-      if (metaBytes) meta = decodeMeta(metaBytes);
+      meta = {
+        sendNext: sendBytes ? decodeCounter(sendBytes) : 0,
+        recvNext: recvBytes ? decodeCounter(recvBytes) : 0,
+      };
       if (seenBytes) seen = SeenMessageIds.decode(seenBytes);
     } catch (err) {
       this.#report(
@@ -654,7 +672,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
       conv.meta.sendNext = sequence + 1;
       const put: StoreEntry[] = [
         [sessionKey(conv.peer), await session.pickle()],
-        [convKey(conv.peer), encodeMeta(conv.meta)],
+        [sendSeqKey(conv.peer), encodeCounter(conv.meta.sendNext)],
         ...(extra.put ?? []),
       ];
       if (awaited) this.#deferred.set(id, { resolve: () => undefined, reject: () => undefined });
@@ -745,7 +763,11 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
               envelopes: batch.map((e) => e.envelope),
             }));
           } catch (err) {
-            if (!ClientError.is(err, ClientErrorCode.NotConnected)) this.#report(err);
+            // Retried by the outbox: a dropped socket, or a node shutting down / database down.
+            const transient =
+              ClientError.is(err, ClientErrorCode.NotConnected) ||
+              ProtocolError.is((err as { cause?: unknown }).cause, ProtocolErrorCode.Unavailable);
+            if (!transient) this.#report(err);
             break;
           }
           for (let i = 0; i < batch.length; i++) {
@@ -811,9 +833,24 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
       if (!this.#connection.connected) return; // dropped meanwhile: the next connect syncs again
       this.#synced = true;
       this.#settleConnect();
+      this.#scheduleSweep();
     } catch (err) {
       if (!ClientError.is(err, ClientErrorCode.NotConnected)) this.#report(err);
     }
+  }
+
+  /** The periodic fetch while connected (see `fetchIntervalMs`). */
+  #scheduleSweep(): void {
+    clearTimeout(this.#sweepTimer);
+    if (this.#closed) return;
+    this.#sweepTimer = setTimeout(() => {
+      if (!this.#connection.connected || this.#closed) return; // the next connect fetches and re-arms
+      this.#fetchAll()
+        .catch((err: unknown) => {
+          if (!ClientError.is(err, ClientErrorCode.NotConnected)) this.#report(err);
+        })
+        .finally(() => this.#scheduleSweep());
+    }, this.#options.fetchIntervalMs ?? DEFAULT_FETCH_INTERVAL_MS);
   }
 
   #settleConnect(err?: unknown): void {
@@ -859,7 +896,15 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     return this.#toppingUp;
   }
 
-  async #fetchAll(): Promise<void> {
+  /** Fetches every page of pending mail and processes it; one run at a time. */
+  #fetchAll(): Promise<void> {
+    this.#fetching ??= this.#fetchPages().finally(() => {
+      this.#fetching = undefined;
+    });
+    return this.#fetching;
+  }
+
+  async #fetchPages(): Promise<void> {
     let cursor: string | null = null;
     do {
       const page: { mail: readonly MailItem[]; cursor: string | null } = await this.#connection.request(
@@ -975,7 +1020,9 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     }
     const key = entry ? inboxKey(peer, entry.sequence, id) : undefined;
     if (entry && key) put.push([key, encodeInboxEntry(entry)]);
-    put.push([convKey(peer), encodeMeta(conv.meta)]);
+    if (payload?.kind === PayloadKind.SessionReset) {
+      put.push([sendSeqKey(peer), encodeCounter(0)], [recvSeqKey(peer), encodeCounter(conv.meta.recvNext)]);
+    }
     try {
       if (prekeysChanged) {
         // One-time prekeys were consumed: the prekey store goes into the same batch, its
@@ -1126,16 +1173,16 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
           );
         }
         if (this.#closed) return; // the one window: handed over, not yet deleted
-        await this.#locks.run(conv.peer, async () => {
-          const current = this.#conversations.get(conv.peer) ?? conv;
-          current.meta.recvNext = current.reorder.next;
-          await this.#store.write({
-            put: [
-              [convKey(conv.peer), encodeMeta(current.meta)],
-              ...(e.kind === 'receipt' ? [] : [[receiptKey(conv.peer, e.id), new Uint8Array(0)] as const]),
-            ],
-            delete: [inboxKey(conv.peer, e.sequence, e.id)],
-          });
+        // Not under the conversation's lock: the entry goes as soon as the handlers returned,
+        // however long the receive path holds the lock (that keeps the window above small).
+        // Only this path and a session reset write recvseq/, each from the current memory.
+        conv.meta.recvNext = conv.reorder.next;
+        await this.#store.write({
+          put: [
+            [recvSeqKey(conv.peer), encodeCounter(conv.meta.recvNext)],
+            ...(e.kind === 'receipt' ? [] : [[receiptKey(conv.peer, e.id), new Uint8Array(0)] as const]),
+          ],
+          delete: [inboxKey(conv.peer, e.sequence, e.id)],
         });
         conv.queue.shift();
         if (e.kind !== 'receipt') this.#scheduleReceipts(conv.peer);
@@ -1158,7 +1205,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
         .catch((err: unknown) => {
           if (!ClientError.is(err, ClientErrorCode.QueueFull)) this.#report(err);
         });
-    }, 0);
+    }, RECEIPT_DELAY_MS);
   }
 
   /** Encrypts one receipt per (up to) 500 delivered ids and queues it; under the peer's lock. */
