@@ -306,4 +306,23 @@ describe('MessengerClient', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect((await b.store.list('inbox/')).length).toBe(0);
   });
+
+  it('refuses a bundle whose signed prekey signature was forged (PROTOCOL_VIOLATION, nothing queued), and a peer without prekeys (RELAY_ERROR)', async () => {
+    const a = await open();
+    const b = await open();
+    await Promise.all([a.client.connect(), b.client.connect()]);
+    const published = relay.prekeys.get(b.client.address)!;
+    const record = published.signed!.record.slice();
+    record[record.length - 1]! ^= 0x01; // last byte of the signature
+    published.signed = { ...published.signed!, record };
+    const err = await a.client.send(b.client.address, 'to a forged bundle').catch((e: unknown) => e);
+    expect(ClientError.is(err, ClientErrorCode.ProtocolViolation)).toBe(true);
+    expect(ProtocolError.is((err as ClientError).cause, ProtocolErrorCode.BadSignature)).toBe(true);
+    expect(await a.store.list('outbox/')).toEqual([]);
+
+    const nobody = await open(new MemoryStore(), {}, false); // never connects: never publishes
+    const err2 = await a.client.send(nobody.client.address, 'hello?').catch((e: unknown) => e);
+    expect(ClientError.is(err2, ClientErrorCode.RelayError)).toBe(true);
+    expect(ProtocolError.is((err2 as ClientError).cause, ProtocolErrorCode.BadPrekey)).toBe(true);
+  });
 });

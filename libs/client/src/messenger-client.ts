@@ -446,8 +446,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     }
     const id = await this.#locks.run(peer, async () => {
       const conv = await this.#conversation(peer);
-      if (!conv.session)
-        conv.session = Session.initiate(this.#identity, await this.#claim(peer), conv.peerIdentity);
+      if (!conv.session) await this.#newSetup(conv);
       return this.#enqueue(conv, build, {}, true);
     });
     return this.#awaitStored(id);
@@ -465,9 +464,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     const peer = this.#checkPeer(peerAddress);
     const id = await this.#locks.run(peer, async () => {
       const conv = await this.#conversation(peer);
-      const bundle = await this.#claim(peer);
-      if (conv.session) await conv.session.restart(this.#identity, bundle);
-      else conv.session = Session.initiate(this.#identity, bundle, conv.peerIdentity);
+      await this.#newSetup(conv);
       this.#restartSequences(conv, 0);
       conv.meta.sendNext = 0;
       const recv: StoreEntry = [recvSeqKey(peer), encodeCounter(0)];
@@ -700,6 +697,21 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
       d.resolve = resolve;
       d.reject = reject;
     });
+  }
+
+  /** A new session setup with the conversation's peer (PQXDH, initiator side): first contact or reset. */
+  async #newSetup(conv: Conversation): Promise<void> {
+    const bundle = await this.#claim(conv.peer);
+    try {
+      if (conv.session) await conv.session.restart(this.#identity, bundle);
+      else conv.session = Session.initiate(this.#identity, bundle, conv.peerIdentity);
+    } catch (err) {
+      throw new ClientError(
+        ClientErrorCode.ProtocolViolation,
+        `the prekey bundle the relay handed out for this peer is refused (${ProtocolError.is(err) ? err.code : 'invalid'}); nothing was sent`,
+        { cause: err, peer: conv.peer },
+      );
+    }
   }
 
   /** Claims `peer`'s bundle; needs a connection. */
