@@ -1,0 +1,306 @@
+/**
+ * The browser demo end to end, in real headless Chromium: two people chat through the sample relay.
+ *
+ * The relay is the sample app's own module (apps/relay-server: AppModule with MessengerRelayModule,
+ * GET /relay.json, the built demo served at /), booted in this process the way its main.ts boots
+ * it, on a real PostgreSQL (usePostgres). The demo is built by this file with its build command.
+ * Two browser contexts are two people's browsers (own IndexedDB each). Through the page only:
+ *  - each page boots, shows its address, and connects; addresses cross over through the DOM;
+ *  - both pages show the same safety number, the one Node computes from the two addresses;
+ *  - messages go both ways, and the sender sees "delivered" (the end-to-end receipt);
+ *  - Bob's browser goes offline (context.setOffline) while Alice sends five: they are stored at the
+ *    relay and do not reach Bob; once he is back, all of them appear exactly once, in order, and
+ *    Alice sees each one delivered;
+ *  - Bob reloads: the same identity and conversation come back from IndexedDB and he can still write.
+ * Screenshots of both windows go to test-artifacts/web-demo-chat/. With USM_UPDATE_DOCS_SCREENSHOT=1
+ * Alice's window is also copied to docs/web-demo.png (the README's picture).
+ */
+import { mkdtempSync } from 'node:fs';
+import { copyFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { NestFactory } from '@nestjs/core';
+import {
+  IdentityPublicKey,
+  formatSafetyNumber,
+  generateIdentityKeyPair,
+  ready,
+  safetyNumber,
+} from '@usm/crypto';
+import { parseAddress } from '@usm/protocol';
+import type { BrowserContext, Page } from 'playwright-core';
+import { AppModule } from '../../relay-server/src/app.module.js';
+import { loadConfig } from '../../relay-server/src/config.js';
+import { useBrowserHarness } from '../../../test/support/browser.js';
+import { REPO_ROOT, run } from '../../../test/support/pack.js';
+import { usePostgres } from '../../../test/support/postgres.js';
+
+const BUILD_TIMEOUT_MS = 60_000;
+const TEST_TIMEOUT_MS = 90_000;
+/** Bound of one wait for the page (a message to arrive, a status to change). */
+const WAIT_MS = 15_000;
+/**
+ * Bound of the wait for Bob's page to reconnect after going back online: the page's backoff
+ * ceiling is 5 s (main.ts, PAGE_BACKOFF), plus the handshake and the fetch of waiting mail.
+ */
+const RECONNECT_MS = 20_000;
+/** Chromium's message for a connection tried while the context is offline: expected for Bob. */
+const OFFLINE_ERRORS = [/ERR_INTERNET_DISCONNECTED/];
+
+// The demo, built into a scratch folder (apps/web-demo/dist belongs to whoever runs `npm start`).
+const outdir = mkdtempSync(join(tmpdir(), 'usm-web-demo-'));
+let buildOutput = '';
+beforeAll(async () => {
+  const { stdout } = await run(
+    process.execPath,
+    ['apps/web-demo/build.mjs', '--outdir', outdir],
+    REPO_ROOT,
+    BUILD_TIMEOUT_MS,
+  );
+  buildOutput = stdout;
+}, BUILD_TIMEOUT_MS + 10_000);
+afterAll(async () => {
+  await rm(outdir, { recursive: true, force: true });
+});
+
+// The sample relay on a fresh database, serving the demo and /relay.json.
+const pg = usePostgres();
+let relay: NestExpressApplication | undefined;
+let relayUrl = '';
+beforeAll(async () => {
+  await ready();
+  const config = loadConfig({ WEB_DEMO_DIR: outdir });
+  relay = await NestFactory.create<NestExpressApplication>(
+    AppModule.forRoot({ config, databaseUrl: pg.url, identity: generateIdentityKeyPair() }),
+    { logger: false },
+  );
+  relay.useStaticAssets(outdir);
+  await relay.listen(0, '127.0.0.1');
+  relayUrl = (await relay.getUrl()).replace('[::1]', '127.0.0.1');
+}, 60_000);
+afterAll(async () => {
+  await relay?.close();
+});
+
+const harness = useBrowserHarness({ suite: 'web-demo-chat' });
+
+/** Waits until `predicate(arg)` holds in the page, failing with `what` after `timeout` ms. */
+async function until<A>(
+  page: Page,
+  what: string,
+  predicate: (arg: A) => boolean,
+  arg: A,
+  timeout = WAIT_MS,
+): Promise<void> {
+  try {
+    // The predicate runs in the page; `arg` crosses over as JSON.
+    await page.waitForFunction(predicate as (arg: unknown) => boolean, arg as unknown, {
+      timeout,
+      polling: 50,
+    });
+  } catch (err) {
+    throw new Error(`${what}: not within ${timeout} ms`, { cause: err });
+  }
+}
+
+const byTestId = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
+const text = async (page: Page, id: string) => (await byTestId(page, id).textContent()) ?? '';
+
+interface ShownMessage {
+  direction: string;
+  status: string;
+  text: string;
+  id: string;
+}
+
+/** The message list as the page shows it, in order. */
+function messages(page: Page): Promise<ShownMessage[]> {
+  return page.$$eval('[data-testid="message"]', (items) =>
+    items.map((li) => ({
+      direction: (li as HTMLElement).dataset.direction ?? '',
+      status: (li as HTMLElement).dataset.status ?? '',
+      text: li.querySelector('[data-testid="message-text"]')?.textContent ?? '',
+      id: (li as HTMLElement).dataset.id ?? '',
+    })),
+  );
+}
+
+function connected(page: Page, who: string, timeout = WAIT_MS) {
+  return until(
+    page,
+    `${who}'s page connected`,
+    () =>
+      document.querySelector<HTMLElement>('[data-testid="status"]')?.dataset.state === 'ready' &&
+      document.querySelector<HTMLElement>('[data-testid="connection"]')?.dataset.state === 'connected',
+    undefined,
+    timeout,
+  );
+}
+
+/** Waits until the page lists `count` messages in `direction`. */
+function countIs(page: Page, who: string, direction: 'in' | 'out', count: number, timeout = WAIT_MS) {
+  return until(
+    page,
+    `${who} lists ${count} ${direction === 'in' ? 'received' : 'sent'} message(s)`,
+    ([d, n]) => document.querySelectorAll(`[data-testid="message"][data-direction="${d}"]`).length >= n,
+    [direction, count] as const,
+    timeout,
+  );
+}
+
+/** Waits until every sent message of the page has `status`. */
+function allSent(page: Page, who: string, status: string, timeout = WAIT_MS) {
+  return until(
+    page,
+    `all of ${who}'s messages ${status}`,
+    (s) => {
+      const out = [
+        ...document.querySelectorAll<HTMLElement>('[data-testid="message"][data-direction="out"]'),
+      ];
+      return out.length > 0 && out.every((li) => li.dataset.status === s);
+    },
+    status,
+    timeout,
+  );
+}
+
+async function openChat(page: Page, peer: string): Promise<void> {
+  await byTestId(page, 'peer-input').fill(peer);
+  await byTestId(page, 'peer-set').click();
+  await until(
+    page,
+    'the conversation opened',
+    () => {
+      const el = document.querySelector('[data-testid="safety-number"]');
+      return (el?.textContent ?? '') !== '';
+    },
+    undefined,
+  );
+}
+
+async function send(page: Page, message: string): Promise<void> {
+  await byTestId(page, 'compose').fill(message);
+  await byTestId(page, 'send').click();
+}
+
+const received = async (page: Page) =>
+  (await messages(page)).filter((m) => m.direction === 'in').map((m) => m.text);
+
+describe('web demo: two people chat in Chromium through the sample relay', () => {
+  it('builds dist/index.html and dist/app.js', async () => {
+    expect((await readdir(outdir)).sort()).toEqual(['app.js', 'app.js.map', 'index.html']);
+    expect(buildOutput).toMatch(/app\.js \d+ KiB/);
+  });
+
+  it(
+    'chats both ways, shows one safety number, and delivers what was sent while offline once, in order',
+    async () => {
+      const size = { viewport: { width: 760, height: 900 } };
+      const aliceContext = await harness.newContext(size);
+      const bobContext: BrowserContext = await harness.newContext(size);
+      const alice = await harness.openPage(`${relayUrl}/`, { context: aliceContext, label: 'alice' });
+      const bob = await harness.openPage(`${relayUrl}/`, {
+        context: bobContext,
+        label: 'bob',
+        ignoreErrors: OFFLINE_ERRORS,
+      });
+      await Promise.all([connected(alice, 'Alice'), connected(bob, 'Bob')]);
+
+      // The addresses cross over through the DOM, as people would paste them.
+      const aliceAddress = await text(alice, 'own-address');
+      const bobAddress = await text(bob, 'own-address');
+      expect(parseAddress(aliceAddress).deviceId).toBe(1);
+      expect(parseAddress(bobAddress).deviceId).toBe(1);
+      expect(aliceAddress).not.toBe(bobAddress);
+      await openChat(alice, bobAddress);
+      await openChat(bob, aliceAddress);
+
+      // One safety number on both screens, in groups of five, the one the two keys give.
+      const aliceSees = await text(alice, 'safety-number');
+      const bobSees = await text(bob, 'safety-number');
+      expect(aliceSees).toMatch(/^(\d{5} ){11}\d{5}$/);
+      expect(bobSees).toBe(aliceSees);
+      const party = (address: string) => ({
+        identityKey: new IdentityPublicKey(parseAddress(address).identityKey),
+        stableId: address.slice(0, address.indexOf('.')),
+      });
+      expect(aliceSees).toBe(formatSafetyNumber(safetyNumber(party(aliceAddress), party(bobAddress))));
+
+      // Both ways, and "delivered" means the other side's receipt came back.
+      await send(alice, 'Hi Bob, can you read this?');
+      await countIs(bob, 'Bob', 'in', 1);
+      await send(bob, 'Loud and clear.');
+      await countIs(alice, 'Alice', 'in', 1);
+      await Promise.all([allSent(alice, 'Alice', 'delivered'), allSent(bob, 'Bob', 'delivered')]);
+      expect(await received(bob)).toEqual(['Hi Bob, can you read this?']);
+      expect(await received(alice)).toEqual(['Loud and clear.']);
+
+      // Bob's browser loses the network; his page notices.
+      await bobContext.setOffline(true);
+      await until(
+        bob,
+        "Bob's page shows it is offline",
+        () => {
+          const state = document.querySelector<HTMLElement>('[data-testid="connection"]')?.dataset.state;
+          return state === 'disconnected' || state === 'connecting';
+        },
+        undefined,
+      );
+
+      const offline = [1, 2, 3, 4, 5].map((n) => `While you were away, ${n} of 5`);
+      for (const m of offline) await send(alice, m);
+      await countIs(alice, 'Alice', 'out', 6);
+      await until(
+        alice,
+        "the relay stored Alice's five",
+        () =>
+          [...document.querySelectorAll<HTMLElement>('[data-testid="message"][data-direction="out"]')]
+            .slice(1)
+            .every((li) => li.dataset.status === 'stored'),
+        undefined,
+      );
+      // Stored at the relay, not delivered: Bob's page has not seen any of them.
+      expect(await received(bob)).toEqual(['Hi Bob, can you read this?']);
+      await harness.screenshot(bob, 'chat-bob-offline');
+
+      // Bob is back: everything arrives, once each, in order, and Alice sees it delivered.
+      await bobContext.setOffline(false);
+      await connected(bob, 'Bob', RECONNECT_MS);
+      await countIs(bob, 'Bob', 'in', 6);
+      await allSent(alice, 'Alice', 'delivered');
+      const bobList = await received(bob);
+      expect(bobList).toEqual(['Hi Bob, can you read this?', ...offline]);
+      const aliceSent = (await messages(alice)).filter((m) => m.direction === 'out');
+      expect(aliceSent.map((m) => m.text)).toEqual(['Hi Bob, can you read this?', ...offline]);
+      expect(aliceSent.map((m) => m.status)).toEqual(Array(6).fill('delivered'));
+      // The ids Bob shows are the ids Alice's sends resolved with: the same six messages, none twice.
+      const bobIds = (await messages(bob)).filter((m) => m.direction === 'in').map((m) => m.id);
+      expect(bobIds).toEqual(aliceSent.map((m) => m.id));
+      expect(new Set(bobIds).size).toBe(6);
+
+      await harness.screenshot(alice, 'chat-alice');
+      await harness.screenshot(bob, 'chat-bob');
+
+      // Bob reloads: the identity, the open conversation and the session come back from this
+      // browser profile, and the chat goes on.
+      await bob.reload();
+      await connected(bob, 'Bob (reloaded)');
+      expect(await text(bob, 'own-address')).toBe(bobAddress);
+      expect(await text(bob, 'safety-number')).toBe(aliceSees);
+      expect(await messages(bob)).toEqual([]); // history lives in the page only
+      await send(bob, 'Back after a reload.');
+      await countIs(alice, 'Alice', 'in', 2);
+      await allSent(bob, 'Bob', 'delivered');
+      expect(await received(alice)).toEqual(['Loud and clear.', 'Back after a reload.']);
+      // Nothing arrived twice at Bob's reloaded page either.
+      expect(await received(bob)).toEqual([]);
+
+      if (process.env.USM_UPDATE_DOCS_SCREENSHOT === '1') {
+        await copyFile(join(harness.artifacts, 'chat-alice.png'), join(REPO_ROOT, 'docs', 'web-demo.png'));
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
