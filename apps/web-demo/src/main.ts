@@ -35,15 +35,25 @@ const PEER_KEY = 'usm-web-demo:peer';
  */
 const PAGE_BACKOFF: BackoffOptions = { baseMs: 250, capMs: 5_000 };
 
-/** Holds this profile's identity for this tab until it closes; false when another tab has it. */
-function holdTabLock(): Promise<boolean> {
-  if (!('locks' in navigator)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    void navigator.locks.request(DEMO_DATABASE, { ifAvailable: true }, (lock) => {
-      resolve(lock !== null);
-      return lock === null ? undefined : new Promise<void>(() => undefined); // held until unload
+/**
+ * Holds this profile's identity for this tab until the tab closes. When another tab holds it, says
+ * so and waits for it (a reload also lands here for a moment, until the old page is gone).
+ */
+async function holdTabLock(view: ChatView): Promise<void> {
+  if (!('locks' in navigator)) return;
+  const hold = (options: LockOptions) =>
+    new Promise<boolean>((resolve) => {
+      void navigator.locks.request(DEMO_DATABASE, options, (lock) => {
+        resolve(lock !== null);
+        return lock === null ? undefined : new Promise<void>(() => undefined); // held until unload
+      });
     });
-  });
+  if (await hold({ ifAvailable: true })) return;
+  view.setStatus(
+    'loading',
+    'This demo is open in another tab of this browser: waiting for that tab to close.',
+  );
+  await hold({});
 }
 
 function explain(err: unknown): string {
@@ -116,11 +126,7 @@ class Chat {
 }
 
 async function boot(view: ChatView): Promise<void> {
-  if (!(await holdTabLock())) {
-    view.setStatus('error', 'This demo is already open in another tab of this browser: use that one.');
-    view.setConnection('disconnected');
-    return;
-  }
+  await holdTabLock(view);
   const relay: RelayInfo = await fetchRelayInfo();
   const store = await IndexedDbStore.open({ name: DEMO_DATABASE });
   const client = await MessengerClient.open({

@@ -11,7 +11,8 @@
  *  - Bob's browser goes offline (context.setOffline) while Alice sends five: they are stored at the
  *    relay and do not reach Bob; once he is back, all of them appear exactly once, in order, and
  *    Alice sees each one delivered;
- *  - Bob reloads: the same identity and conversation come back from IndexedDB and he can still write.
+ *  - Bob reloads: the same identity and conversation come back from IndexedDB and he can still write;
+ *  - a second tab in Alice's browser waits for the first (one tab holds an identity).
  * Screenshots of both windows go to test-artifacts/web-demo-chat/. With USM_UPDATE_DOCS_SCREENSHOT=1
  * Alice's window is also copied to docs/web-demo.png (the README's picture).
  */
@@ -297,9 +298,26 @@ describe('web demo: two people chat in Chromium through the sample relay', () =>
       // Nothing arrived twice at Bob's reloaded page either.
       expect(await received(bob)).toEqual([]);
 
+      // A second tab in Alice's browser would share her IndexedDB: it waits for the first one.
+      const secondTab = await harness.openPage(`${relayUrl}/`, {
+        context: aliceContext,
+        label: 'alice-tab-2',
+      });
+      await until(
+        secondTab,
+        'the second tab says the demo is open elsewhere',
+        () => (document.querySelector('[data-testid="status"]')?.textContent ?? '').includes('another tab'),
+        undefined,
+      );
+      expect(await byTestId(secondTab, 'connection').getAttribute('data-state')).toBe('connecting');
+      expect(await secondTab.locator('#app').isHidden()).toBe(true);
+      await secondTab.close();
+
       if (process.env.USM_UPDATE_DOCS_SCREENSHOT === '1') {
         await copyFile(join(harness.artifacts, 'chat-alice.png'), join(REPO_ROOT, 'docs', 'web-demo.png'));
       }
+      // Closed before the relay stops, so no page sees it go away (and logs a reconnect attempt).
+      await Promise.all([aliceContext.close(), bobContext.close()]);
     },
     TEST_TIMEOUT_MS,
   );
