@@ -76,7 +76,6 @@ async function party(
     store,
     backoff: { baseMs: 50, capMs: 500 },
     outbox: { retry: { baseMs: 100, capMs: 1000 } },
-    requestTimeoutMs: 5000,
     fetchIntervalMs: 2000,
     ...extra,
   });

@@ -85,10 +85,7 @@ interface Pending {
 }
 
 function notConnected(what: string): ClientError {
-  return new ClientError(
-    ClientErrorCode.NotConnected,
-    `${what}: not connected to the relay; it is retried once the connection is back`,
-  );
+  return new ClientError(ClientErrorCode.NotConnected, `${what}: not connected to the relay`);
 }
 
 /** The ClientError for an error reply of the relay. */
@@ -226,7 +223,12 @@ export class RelayConnection {
         reject,
         timer: setTimeout(() => {
           this.#pending.delete(entry);
-          reject(notConnected(`'${event}' got no reply within ${this.#timeoutMs} ms`));
+          reject(
+            new ClientError(
+              ClientErrorCode.NotConnected,
+              `'${event}' got no reply within ${this.#timeoutMs} ms: the relay is slow or the connection is stale`,
+            ),
+          );
         }, this.#timeoutMs),
       };
       this.#pending.add(entry);

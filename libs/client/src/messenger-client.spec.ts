@@ -325,4 +325,34 @@ describe('MessengerClient', () => {
     expect(ClientError.is(err2, ClientErrorCode.RelayError)).toBe(true);
     expect(ProtocolError.is((err2 as ClientError).cause, ProtocolErrorCode.BadPrekey)).toBe(true);
   });
+
+  it('a tampered copy delivered before the genuine message is reported, does not shadow it, and forces no reset', async () => {
+    const a = await open();
+    const bStore = new MemoryStore();
+    const b0 = await open(bStore);
+    await Promise.all([a.client.connect(), b0.client.connect()]);
+    await a.client.send(b0.client.address, 'one');
+    await until('one', () => b0.messages.length === 1);
+    await b0.client.send(a.client.address, 'answer'); // A's next messages are plain ratchet messages
+    await until('answer and receipts', () => a.messages.length === 1 && b0.delivered.length === 1);
+    await until('drained', () => relay.mailCount() === 0);
+    await b0.client.close();
+
+    const { id } = await a.client.send(b0.client.address, 'two');
+    const box = relay.mailboxes.get(b0.client.address)!;
+    const genuine = box[0]!;
+    const tampered = genuine.envelope.slice();
+    tampered[tampered.length - 1]! ^= 0x01;
+    box.unshift({ ...genuine, envelope: tampered, seq: genuine.seq - 0.5 }); // paged first, same id
+    const claimsBefore = relay.events.filter((e) => e === 'prekeys:claim').length;
+
+    const b = await open(bStore);
+    await b.client.connect();
+    await until('two', () => b.messages.length === 1);
+    expect(texts(b)).toEqual(['two']);
+    expect(b.messages[0]!.id).toBe(id);
+    expect(b.errors.map((e) => [e.code, e.messageId])).toEqual([[ClientErrorCode.DecryptFailed, id]]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(relay.events.filter((e) => e === 'prekeys:claim').length).toBe(claimsBefore);
+  });
 });

@@ -206,6 +206,8 @@ const DEFAULT_SEEN_IDS = 2_000;
 const DEFAULT_PREKEY_BATCH = 50;
 const DEFAULT_AUTO_RESET_INTERVAL_MS = 60_000;
 const DEFAULT_FETCH_INTERVAL_MS = 30_000;
+/** Tries of a `prekeys:claim` that got no reply in time, before `send` gives up (NOT_CONNECTED). */
+const CLAIM_ATTEMPTS = 3;
 /** How long delivered ids gather before one receipt carries them all. */
 const RECEIPT_DELAY_MS = 50;
 /** While offline, how often the outbox is checked for expired entries. */
@@ -723,7 +725,18 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
         { peer },
       );
     }
-    const { bundle } = await this.#connection.request('prekeys:claim', { address: peer });
+    // A claim that got no reply in time is tried again while the connection holds (the relay
+    // may have handed out a one-time prekey for it: one wasted key, no harm).
+    let bundle;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        ({ bundle } = await this.#connection.request('prekeys:claim', { address: peer }));
+        break;
+      } catch (err) {
+        const retry = ClientError.is(err, ClientErrorCode.NotConnected) && this.#connection.connected;
+        if (!retry || attempt >= CLAIM_ATTEMPTS) throw err;
+      }
+    }
     try {
       if (bundle.address !== peer)
         throw new ProtocolError(ProtocolErrorCode.IdentityMismatch, 'bundle of another address');
@@ -975,6 +988,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     }
     let plaintext: Uint8Array;
     let prekeysChanged: boolean;
+    const hadSession = conv.session !== undefined;
     try {
       if (conv.session) {
         const result = await conv.session.decrypt(envelope.ciphertext, this.#prekeys);
@@ -988,7 +1002,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
         prekeysChanged = true;
       }
     } catch (err) {
-      await this.#undecryptable(conv, envelope.id, err);
+      this.#undecryptable(conv, envelope.id, err, hadSession);
       return;
     }
     let payload: ApplicationPayload | undefined;
@@ -1067,29 +1081,30 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     if (entry && key) this.#push(conv, key, entry);
   }
 
-  async #undecryptable(conv: Conversation, idBytes: Uint8Array, err: unknown): Promise<void> {
+  /**
+   * Mail that does not decrypt: acked (a relay must not hold it forever) and reported, but NOT
+   * remembered as seen, so that a tampered copy cannot shadow the genuine message with the same
+   * id. A first contact that is not a prekey message (NO_SESSION with no session at all: our
+   * state was lost) starts an automatic reset; with a session, a failure may be tampering, so it
+   * is only reported (the app can call `resetSession` if the conversation stays wedged).
+   */
+  #undecryptable(conv: Conversation, idBytes: Uint8Array, err: unknown, hadSession: boolean): void {
     const id = formatMessageId(idBytes);
-    conv.seen.add(idBytes);
-    try {
-      await this.#store.write({ put: [[seenKey(conv.peer), conv.seen.encode()]] });
-    } catch (writeErr) {
-      this.#invalidate(conv);
-      throw writeErr;
-    }
     if (this.#closed) return;
     this.#ack(id);
     // A replay the ratchet recognised: nothing to tell.
     if (ProtocolError.is(err, ProtocolErrorCode.Replay)) return;
+    const reset = !hadSession && ProtocolError.is(err, ProtocolErrorCode.NoSession);
     const code = ProtocolError.is(err) ? err.code : 'unexpected';
     this.#report(
       new ClientError(
         ClientErrorCode.DecryptFailed,
         `a message from this peer does not decrypt (${code}); it was dropped` +
-          (ProtocolError.is(err, ProtocolErrorCode.NoSession) ? ' and the session is being reset' : ''),
+          (reset ? ': no session with this peer is stored, a new one is being set up' : ''),
         { cause: err, peer: conv.peer, messageId: id },
       ),
     );
-    if (ProtocolError.is(err, ProtocolErrorCode.NoSession)) this.#autoReset(conv);
+    if (reset) this.#autoReset(conv);
   }
 
   /** Resets a session the peer's messages no longer open, at most once per interval, not while one awaits a reply. */
