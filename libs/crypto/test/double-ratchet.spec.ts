@@ -11,8 +11,10 @@ import {
   MAX_SKIP,
   MAX_SKIPPED_KEYS,
   RATCHET_MESSAGE_OVERHEAD,
+  aesGcm,
   randomBytes,
   ready,
+  setAesGcmBackend,
 } from '../src/index.js';
 import { caught, ratchetPair, text, utf8 } from './ratchet-kit.js';
 
@@ -217,5 +219,40 @@ describe('DoubleRatchet', () => {
     const sent = await Promise.all([0, 1, 2, 3].map((i) => alice.encrypt(utf8(`m${i}`))));
     const got = await Promise.all(sent.reverse().map((m) => bob.decrypt(m)));
     expect(got.map(text).sort()).toEqual(['m0', 'm1', 'm2', 'm3']);
+  });
+
+  it('opens a reply and a burst message with one header trial each (AES-GCM opens counted)', async () => {
+    // Costs, not times: AES-GCM opens per message (header trials + the body). A reply is tried
+    // under NHKr first once the receiver has sent on its ratchet key; a burst under HKr first.
+    const inner = aesGcm();
+    let opens = 0;
+    setAesGcmBackend({
+      name: 'counting',
+      encrypt: (...args) => inner.encrypt(...args),
+      decrypt: (...args) => (opens++, inner.decrypt(...args)),
+    });
+    try {
+      const { alice, bob } = ratchetPair();
+      const opensOf = async (fn: () => Promise<unknown>) => {
+        opens = 0;
+        await fn();
+        return opens;
+      };
+      expect(await opensOf(async () => bob.decrypt(await alice.encrypt(utf8('a0'))))).toBe(2);
+      const late = await bob.encrypt(utf8('b-late')); // sent on Bob's chain before Alice replies
+      for (let turn = 1; turn < 4; turn++) {
+        expect(await opensOf(async () => alice.decrypt(await bob.encrypt(utf8(`b${turn}`))))).toBe(2);
+        expect(await opensOf(async () => bob.decrypt(await alice.encrypt(utf8(`a${turn}`))))).toBe(2);
+      }
+      const burst = await Promise.all([1, 2, 3].map((i) => alice.encrypt(utf8(`burst${i}`))));
+      for (const m of burst) expect(await opensOf(() => bob.decrypt(m))).toBe(2);
+      // Alice has sent, so NHKr goes first; late's chain is the oldest of Alice's three receiving
+      // chains: NHKr, HKr and the middle chain fail, the oldest opens the header, then the body.
+      opens = 0;
+      expect(text(await alice.decrypt(late))).toBe('b-late');
+      expect(opens).toBe(5);
+    } finally {
+      setAesGcmBackend(inner);
+    }
   });
 });

@@ -7,7 +7,8 @@
  * Differences from the pseudocode, none of which changes what goes on the wire:
  *  - Skipped keys are grouped by receiving chain (receiving-chain.ts), so a header is tried
  *    against each remembered header key once instead of once per skipped key.
- *  - Header keys are tried by likelihood: HKr, then NHKr, then the closed chains' keys
+ *  - Header keys are tried by likelihood: HKr and NHKr (NHKr first once we have sent on our
+ *    current ratchet key, so that a reply costs one header trial), then the closed chains' keys
  *    (TrySkippedMessageKeysHE). Only the cost changes: one key opens a header, whatever the order.
  *  - Decryption is transactional: every step computes a new state on the side and the session
  *    adopts it only after the body's AEAD tag verified. A failed decryption changes nothing.
@@ -226,17 +227,25 @@ export class DoubleRatchet {
     const s = this.#state;
     const ad = bodyAssociatedData(s.associatedData, encryptedHeader);
 
-    // DecryptHeader with HKr (the current chain: a burst), then with NHKr (the sender turned the
-    // DH ratchet: a reply), then TrySkippedMessageKeysHE on the closed chains (late messages and
+    // DecryptHeader with HKr (the current chain: a burst) and NHKr (the sender turned the DH
+    // ratchet: a reply), then TrySkippedMessageKeysHE on the closed chains (late messages and
     // replays). Header keys are independent, so at most one opens a header: the order changes
     // only how many AES-GCM trials a message costs, never which key decrypts it.
+    // A reply needs our current ratchet public key, which only our own messages carry: while
+    // our sending chain has sent nothing, NHKr cannot open a header, so HKr goes first; once it
+    // has sent, a reply is what usually comes next (a conversation), so NHKr goes first.
     const current = s.receivingChains.length - 1;
-    if (current >= 0) {
-      const plaintext = await this.#tryChain(s, current, encryptedHeader, body, ad);
+    const tryCurrent = async () =>
+      current >= 0 ? this.#tryChain(s, current, encryptedHeader, body, ad) : undefined;
+    const tryNext = async () => {
+      const header = await openHeader(s.nextReceivingHeaderKey, encryptedHeader, s.associatedData);
+      return header ? this.#decryptAfterDhRatchet(s, header, body, ad) : undefined;
+    };
+    const replyPossible = (s.sendingChain?.index ?? 0) > 0;
+    for (const attempt of replyPossible ? [tryNext, tryCurrent] : [tryCurrent, tryNext]) {
+      const plaintext = await attempt();
       if (plaintext !== undefined) return plaintext;
     }
-    const header = await openHeader(s.nextReceivingHeaderKey, encryptedHeader, s.associatedData);
-    if (header) return this.#decryptAfterDhRatchet(s, header, body, ad);
     for (let i = current - 1; i >= 0; i--) {
       const plaintext = await this.#tryChain(s, i, encryptedHeader, body, ad);
       if (plaintext !== undefined) return plaintext;
