@@ -55,9 +55,9 @@ async function open(
   return h;
 }
 
-async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const start = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -267,7 +267,7 @@ describe('MessengerClient', () => {
     await a.client.close();
     const a2 = await open(a.store, { outbox: { maxEntries: 3 } });
     const pending = [0, 1, 2].map((i) => a2.client.send(b.client.address, `offline ${i}`));
-    await until('queued', () => a2.store !== undefined);
+    await until('three queued', async () => (await a2.store.list('outbox/m/')).length === 3);
     const err = await a2.client.send(b.client.address, 'one too many').catch((e: unknown) => e);
     expect(ClientError.is(err, ClientErrorCode.QueueFull)).toBe(true);
     await a2.client.connect();
@@ -354,5 +354,49 @@ describe('MessengerClient', () => {
     expect(b.errors.map((e) => [e.code, e.messageId])).toEqual([[ClientErrorCode.DecryptFailed, id]]);
     await new Promise((r) => setTimeout(r, 100));
     expect(relay.events.filter((e) => e === 'prekeys:claim').length).toBe(claimsBefore);
+  });
+
+  it('gives up a gap the relay never fills after reorderTimeoutMs and says so (skippedBefore), then keeps order', async () => {
+    const a = await open();
+    const bStore = new MemoryStore();
+    const b0 = await open(bStore);
+    await Promise.all([a.client.connect(), b0.client.connect()]);
+    await b0.client.close();
+    for (const t of ['m0', 'm1', 'm2', 'm3']) await a.client.send(b0.client.address, t);
+    const box = relay.mailboxes.get(b0.client.address)!;
+    box.splice(1, 1); // the relay loses m1
+    const b = await open(bStore, { reorderTimeoutMs: 200 });
+    await b.client.connect();
+    await until('three', () => b.messages.length === 3);
+    expect(b.messages.map((m) => [m.kind === 'text' && m.text, m.sequence, m.skippedBefore, m.late])).toEqual(
+      [
+        ['m0', 0, 0, false],
+        ['m2', 2, 1, false],
+        ['m3', 3, 0, false],
+      ],
+    );
+  });
+
+  it('rejects a send with EXPIRED when its outbox entry outlives ttlMs before the relay stored it', async () => {
+    let offset = 0;
+    const clock = { now: () => Date.now() + offset };
+    relay.clock = clock;
+    const a = await open(new MemoryStore(), { clock, outbox: { ttlMs: 60_000 } });
+    const b = await open();
+    await Promise.all([a.client.connect(), b.client.connect()]);
+    await a.client.send(b.client.address, 'in time');
+    await relay.stop();
+    await until('A down', () => !a.client.connected);
+    const late = a.client.send(b.client.address, 'too late').catch((e: unknown) => e);
+    await until('queued', async () => (await a.store.list('outbox/m/')).length === 1);
+    offset = 2 * 60_000; // both clocks move on: the entry is past its expiry
+    await relay.start();
+    const err = await late;
+    expect(ClientError.is(err, ClientErrorCode.Expired)).toBe(true);
+    expect(a.errors.some((e) => e.code === ClientErrorCode.Expired && e.peer === b.client.address)).toBe(
+      true,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    expect(texts(b)).toEqual(['in time']);
   });
 });
