@@ -399,4 +399,35 @@ describe('MessengerClient', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(texts(b)).toEqual(['in time']);
   });
+
+  it('rotates the signed and last-resort KEM prekeys once older than signedPrekeyMaxAgeMs; sessions on the old ones go on', async () => {
+    let offset = 0;
+    const clock = { now: () => Date.now() + offset };
+    relay.clock = clock;
+    const bStore = new MemoryStore();
+    const a = await open(new MemoryStore(), { clock });
+    const b0 = await open(bStore, { clock });
+    await Promise.all([a.client.connect(), b0.client.connect()]);
+    const before = relay.prekeys.get(b0.client.address)!;
+    const [signed0, kem0] = [before.signed!.id, before.kem!.id];
+    await a.client.send(b0.client.address, 'before rotation'); // set up on the old signed prekey
+    await until('before', () => b0.messages.length === 1);
+    await until('acked', () => relay.mailCount(b0.client.address) === 0);
+    await b0.client.close();
+    offset = 8 * 24 * 60 * 60 * 1000;
+    const b = await open(bStore, { clock });
+    await b.client.connect();
+    const after = relay.prekeys.get(b.client.address)!;
+    expect(after.signed!.id).not.toBe(signed0);
+    expect(after.kem!.id).not.toBe(kem0);
+    // A still repeats its old prekey header (B has not answered): B kept the old prekeys.
+    await a.client.send(b.client.address, 'after rotation');
+    // C's first message uses the new bundle.
+    const c = await open(new MemoryStore(), { clock });
+    await c.client.connect();
+    await c.client.send(b.client.address, 'new bundle');
+    await until('both', () => b.messages.length === 2);
+    expect(texts(b).sort()).toEqual(['after rotation', 'new bundle']);
+    expect(b.errors).toEqual([]);
+  });
 });

@@ -126,6 +126,8 @@ export interface MessengerClientOptions {
   seenIdsPerConversation?: number;
   /** One-time prekeys generated per top-up (1..100). @default 50 */
   oneTimePrekeyBatch?: number;
+  /** Signed and last-resort KEM prekeys older than this are replaced on connect. @default 604800000 (7 days) */
+  signedPrekeyMaxAgeMs?: number;
   /** Least time between two automatic session resets with one peer. @default 60000 */
   autoResetIntervalMs?: number;
   /**
@@ -206,6 +208,7 @@ const DEFAULT_SEEN_IDS = 2_000;
 const DEFAULT_PREKEY_BATCH = 50;
 const DEFAULT_AUTO_RESET_INTERVAL_MS = 60_000;
 const DEFAULT_FETCH_INTERVAL_MS = 30_000;
+const DEFAULT_SIGNED_PREKEY_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 /** Tries of a `prekeys:claim` that got no reply in time, before `send` gives up (NOT_CONNECTED). */
 const CLAIM_ATTEMPTS = 3;
 /** How long delivered ids gather before one receipt carries them all. */
@@ -888,7 +891,19 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
 
   async #syncPrekeys(): Promise<void> {
     const count = await this.#connection.request('prekeys:count', {});
-    if (!count.hasSignedPrekey || !count.hasKemPrekey) {
+    const maxAge = this.#options.signedPrekeyMaxAgeMs ?? DEFAULT_SIGNED_PREKEY_MAX_AGE_MS;
+    let rotated = false;
+    if (this.#clock.now() - this.#prekeys.signedPrekeyCreatedAt > maxAge) {
+      // PQXDH §3.2 (Publishing keys): new signed and last-resort KEM prekeys "at some interval
+      // (e.g. once a week or once a month)"; the store keeps the previous ones for mail in flight.
+      await this.#locks.run('\u0000prekeys', async () => {
+        this.#prekeys.rotateSignedPrekey();
+        this.#prekeys.rotateLastResortKemPrekey();
+        await this.#store.write({ put: [[PREKEYS_KEY, await this.#prekeys.pickle()]] });
+      });
+      rotated = true;
+    }
+    if (rotated || !count.hasSignedPrekey || !count.hasKemPrekey) {
       await this.#connection.request(
         'prekeys:publish',
         publishRequestOf({
