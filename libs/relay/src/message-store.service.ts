@@ -104,6 +104,26 @@ export function fromBuffer(buf: Buffer): Uint8Array {
 
 const CURSOR_PATTERN = /^(0|[1-9][0-9]{0,18})$/;
 
+/**
+ * Group commits running at once. Each holds one pool connection for a few round trips; the pool
+ * (10 by default) must keep room for acks, fetches, handshake nonces and the adapter's LISTEN.
+ */
+export const STORE_COMMITS_IN_FLIGHT = 4;
+
+/**
+ * Most envelopes in one group commit: bounds one transaction's locks and statement size, while a
+ * commit's fixed cost (BEGIN, lock, checks, COMMIT) is shared by hundreds of messages under load.
+ */
+export const STORE_GROUP_COMMIT_MAX = 1_000;
+
+/** One store call waiting for its group commit. */
+interface PendingStore {
+  readonly sender: string;
+  readonly envelopes: readonly OutgoingEnvelope[];
+  resolve(results: StoreResult[]): void;
+  reject(err: unknown): void;
+}
+
 interface MailRow {
   seq: string;
   message_id: Buffer;
@@ -124,6 +144,8 @@ interface MailRow {
 @Injectable()
 export class PostgresMessageStore implements MessageStore {
   private readonly mail: ResolvedRelayOptions['mail'];
+  private readonly waiting: PendingStore[] = [];
+  private committing = 0;
 
   constructor(
     private readonly db: RelayDatabase,
@@ -134,6 +156,14 @@ export class PostgresMessageStore implements MessageStore {
     this.mail = options.mail;
   }
 
+  /**
+   * Group commit: a call is stored in the next transaction that starts, together with every other
+   * call waiting then (at most STORE_COMMITS_IN_FLIGHT transactions at once, STORE_GROUP_COMMIT_MAX
+   * envelopes each). An idle relay starts a transaction at once, so a lone send waits for nothing;
+   * under load, one BEGIN ... COMMIT carries many sends. Each call still gets its own results, and
+   * only after the transaction holding its envelopes committed; a failed transaction fails every
+   * call in it (nothing of it was stored).
+   */
   async store(sender: string, envelopes: readonly OutgoingEnvelope[]): Promise<StoreResult[]> {
     this.checkAddress('sender', sender);
     if (!Array.isArray(envelopes) || envelopes.length > this.mail.maxBatch) {
@@ -144,7 +174,53 @@ export class PostgresMessageStore implements MessageStore {
     }
     envelopes.forEach((e, i) => this.checkEnvelope(e, i));
     if (envelopes.length === 0) return [];
+    return new Promise<StoreResult[]>((resolve, reject) => {
+      this.waiting.push({ sender, envelopes, resolve, reject });
+      this.startCommits();
+    });
+  }
 
+  /** Starts group commits for the waiting calls while fewer than STORE_COMMITS_IN_FLIGHT run. */
+  private startCommits(): void {
+    while (this.committing < STORE_COMMITS_IN_FLIGHT && this.waiting.length > 0) {
+      const group: PendingStore[] = [];
+      let size = 0;
+      while (this.waiting.length > 0) {
+        const next = this.waiting[0] as PendingStore;
+        if (group.length > 0 && size + next.envelopes.length > STORE_GROUP_COMMIT_MAX) break;
+        group.push(next);
+        size += next.envelopes.length;
+        this.waiting.shift();
+      }
+      this.committing++;
+      void this.commitGroup(group).finally(() => {
+        this.committing--;
+        this.startCommits();
+      });
+    }
+  }
+
+  private async commitGroup(group: readonly PendingStore[]): Promise<void> {
+    try {
+      const rows = group.flatMap((call) =>
+        call.envelopes.map((envelope) => ({ sender: call.sender, envelope })),
+      );
+      const results = await this.commit(rows);
+      let offset = 0;
+      for (const call of group) {
+        call.resolve(results.slice(offset, offset + call.envelopes.length));
+        offset += call.envelopes.length;
+      }
+    } catch (err) {
+      for (const call of group) call.reject(err);
+    }
+  }
+
+  /** One transaction storing `batch` (envelopes of one or more senders), results in batch order. */
+  private async commit(
+    batch: readonly { sender: string; envelope: OutgoingEnvelope }[],
+  ): Promise<StoreResult[]> {
+    const envelopes = batch.map((b) => b.envelope);
     const stop = this.metrics.time('store');
     try {
       const now = this.clock.now();
@@ -181,29 +257,29 @@ export class PostgresMessageStore implements MessageStore {
           return 'insert';
         });
 
-        const rows = envelopes.filter((_, i) => plan[i] === 'insert');
+        const rows = batch.filter((_, i) => plan[i] === 'insert');
         const expiries = rows.map(
-          (e) => new Date(now + Math.min(e.ttlMs ?? this.mail.ttlMs, this.mail.ttlMs)),
+          ({ envelope: e }) => new Date(now + Math.min(e.ttlMs ?? this.mail.ttlMs, this.mail.ttlMs)),
         );
         const inserted = new Set<string>();
         if (rows.length > 0) {
           const ins = await sql.query<{ recipient: string; message_id: Buffer }>(
             `INSERT INTO usm_mail (recipient, message_id, sender, envelope, created_at, expires_at)
-             SELECT r, m, $3, e, $4, x FROM unnest($1::text[], $2::bytea[], $5::bytea[], $6::timestamptz[]) AS b(r, m, e, x)
+             SELECT r, m, s, e, $4, x
+               FROM unnest($1::text[], $2::bytea[], $3::text[], $5::bytea[], $6::timestamptz[]) AS b(r, m, s, e, x)
              ON CONFLICT (recipient, message_id) DO NOTHING
              RETURNING recipient, message_id`,
             [
-              rows.map((e) => e.recipient),
-              rows.map((e) => asBuffer(e.messageId)),
-              sender,
+              rows.map((r) => r.envelope.recipient),
+              rows.map((r) => asBuffer(r.envelope.messageId)),
+              rows.map((r) => r.sender),
               new Date(now),
-              rows.map((e) => asBuffer(e.envelope)),
+              rows.map((r) => asBuffer(r.envelope.envelope)),
               expiries,
             ],
           );
           for (const r of ins.rows) inserted.add(key(r.recipient, r.message_id));
         }
-
         let row = 0;
         return envelopes.map((e, i): StoreResult => {
           const base = { recipient: e.recipient, messageId: e.messageId };
