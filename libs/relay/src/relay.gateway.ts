@@ -587,13 +587,30 @@ export class RelayGateway
     return address;
   }
 
-  /** Emits each recipient's new mail to its mailbox room, on every node. */
+  /**
+   * Emits each recipient's new mail to its mailbox room, on every node. This node's sockets get it
+   * at once; the adapter carries it to the sockets of the other nodes, and only when there are
+   * other nodes. (socket.io's cluster adapter delivers locally only after its publish resolved,
+   * and the PostgreSQL adapter publishes binary as a socket_io_attachments row plus a NOTIFY: two
+   * more queries, queued on the pool behind the stores, in front of every local push, even on a
+   * single node.) The remote emit excludes the sockets served here, so none gets it twice.
+   */
   private push(pushes: Map<string, MailItem[]>): void {
-    if (!this.server) return;
+    const server = this.server;
+    if (!server) return;
+    const adapter = server.of('/').adapter;
+    const remote: { room: string; served: string[]; mail: MailItem[] }[] = [];
     for (const [recipient, mail] of pushes) {
-      this.server.to(mailboxRoom(recipient as AddressString)).emit('mail', { mail });
+      const room = mailboxRoom(recipient as AddressString);
+      server.local.to(room).emit('mail', { mail });
+      remote.push({ room, served: [...(adapter.rooms.get(room) ?? [])], mail });
       this.metrics.message('delivered', mail.length);
     }
+    // The heartbeat adapter knows the other nodes (a new node announces itself as it starts).
+    void adapter.serverCount().then((nodes) => {
+      if (nodes <= 1) return;
+      for (const { room, served, mail } of remote) server.to(room).except(served).emit('mail', { mail });
+    });
   }
 
   /** Runs a handler body, remembered until it settles so shutdown can wait for it. */
