@@ -160,8 +160,12 @@ async function boot(view: ChatView): Promise<void> {
       synced = true;
       view.setConnection(client.connected ? 'connected' : 'disconnected');
     },
-    // Reconnection goes on; the error (CLOCK_SKEW, HANDSHAKE_FAILED) says what to fix.
-    (err: unknown) => view.showClientError(explain(err)),
+    // Reconnection goes on; the error (CLOCK_SKEW, HANDSHAKE_FAILED) says what to fix, and the
+    // badge follows the connection events from now on.
+    (err: unknown) => {
+      synced = true;
+      view.showClientError(explain(err));
+    },
   );
 }
 

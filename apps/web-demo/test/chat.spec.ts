@@ -39,14 +39,14 @@ import { REPO_ROOT, run } from '../../../test/support/pack.js';
 import { usePostgres } from '../../../test/support/postgres.js';
 
 const BUILD_TIMEOUT_MS = 60_000;
-const TEST_TIMEOUT_MS = 90_000;
-/** Bound of one wait for the page (a message to arrive, a status to change). */
-const WAIT_MS = 15_000;
+/** About 5 to 15 s on an idle machine; the bounds below are for a loaded CI machine. */
+const TEST_TIMEOUT_MS = 120_000;
 /**
- * Bound of the wait for Bob's page to reconnect after going back online: the page's backoff
- * ceiling is 5 s (main.ts, PAGE_BACKOFF), plus the handshake and the fetch of waiting mail.
+ * Bound of one wait for the page (to boot and connect, a message to arrive, a status to change).
+ * Bob's reconnection after going back online is one of them: the page's backoff ceiling is 5 s
+ * (main.ts, PAGE_BACKOFF), then the handshake and the fetch of waiting mail.
  */
-const RECONNECT_MS = 20_000;
+const WAIT_MS = 30_000;
 /** Chromium's message for a connection tried while the context is offline: expected for Bob. */
 const OFFLINE_ERRORS = [/ERR_INTERNET_DISCONNECTED/];
 
@@ -87,7 +87,27 @@ afterAll(async () => {
 
 const harness = useBrowserHarness({ suite: 'web-demo-chat' });
 
-/** Waits until `predicate(arg)` holds in the page, failing with `what` after `timeout` ms. */
+/** What a page shows about itself, for a failed wait's message. */
+async function pageState(page: Page): Promise<string> {
+  return page
+    .evaluate(() => {
+      const el = (id: string) => document.querySelector<HTMLElement>(`[data-testid="${id}"]`);
+      const out = [...document.querySelectorAll<HTMLElement>('[data-testid="message"]')].map(
+        (li) => `${li.dataset.direction}:${li.dataset.status}`,
+      );
+      return (
+        `status ${el('status')?.dataset.state} "${el('status')?.textContent}", ` +
+        `connection ${el('connection')?.dataset.state}, client error "${el('client-error')?.textContent}", ` +
+        `messages [${out.join(' ')}]`
+      );
+    })
+    .catch((err: unknown) => `(the page did not answer: ${(err as Error).message})`);
+}
+
+/**
+ * Waits until `predicate(arg)` holds in the page; after `timeout` ms fails with `what` and what the
+ * page shows (its status, connection, last client error, message states).
+ */
 async function until<A>(
   page: Page,
   what: string,
@@ -102,7 +122,9 @@ async function until<A>(
       polling: 50,
     });
   } catch (err) {
-    throw new Error(`${what}: not within ${timeout} ms`, { cause: err });
+    throw new Error(`${what}: not within ${timeout} ms; the page shows ${await pageState(page)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -128,7 +150,7 @@ function messages(page: Page): Promise<ShownMessage[]> {
   );
 }
 
-function connected(page: Page, who: string, timeout = WAIT_MS) {
+function connected(page: Page, who: string) {
   return until(
     page,
     `${who}'s page connected`,
@@ -136,23 +158,21 @@ function connected(page: Page, who: string, timeout = WAIT_MS) {
       document.querySelector<HTMLElement>('[data-testid="status"]')?.dataset.state === 'ready' &&
       document.querySelector<HTMLElement>('[data-testid="connection"]')?.dataset.state === 'connected',
     undefined,
-    timeout,
   );
 }
 
 /** Waits until the page lists `count` messages in `direction`. */
-function countIs(page: Page, who: string, direction: 'in' | 'out', count: number, timeout = WAIT_MS) {
+function countIs(page: Page, who: string, direction: 'in' | 'out', count: number) {
   return until(
     page,
     `${who} lists ${count} ${direction === 'in' ? 'received' : 'sent'} message(s)`,
     ([d, n]) => document.querySelectorAll(`[data-testid="message"][data-direction="${d}"]`).length >= n,
     [direction, count] as const,
-    timeout,
   );
 }
 
 /** Waits until every sent message of the page has `status`. */
-function allSent(page: Page, who: string, status: string, timeout = WAIT_MS) {
+function allSent(page: Page, who: string, status: string) {
   return until(
     page,
     `all of ${who}'s messages ${status}`,
@@ -163,7 +183,6 @@ function allSent(page: Page, who: string, status: string, timeout = WAIT_MS) {
       return out.length > 0 && out.every((li) => li.dataset.status === s);
     },
     status,
-    timeout,
   );
 }
 
@@ -240,6 +259,7 @@ describe('web demo: two people chat in Chromium through the sample relay', () =>
 
       // Bob's browser loses the network; his page notices.
       await bobContext.setOffline(true);
+      const wentOffline = Date.now();
       await until(
         bob,
         "Bob's page shows it is offline",
@@ -268,7 +288,12 @@ describe('web demo: two people chat in Chromium through the sample relay', () =>
 
       // Bob is back: everything arrives, once each, in order, and Alice sees it delivered.
       await bobContext.setOffline(false);
-      await connected(bob, 'Bob', RECONNECT_MS);
+      const cameBack = Date.now();
+      await connected(bob, 'Bob');
+      // For the log only (no timing assertions): how long the page's backoff took to get back.
+      console.log(
+        `Bob was offline ${cameBack - wentOffline} ms; his page reconnected ${Date.now() - cameBack} ms after the network returned`,
+      );
       await countIs(bob, 'Bob', 'in', 6);
       await allSent(alice, 'Alice', 'delivered');
       const bobList = await received(bob);
