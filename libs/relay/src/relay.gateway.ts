@@ -135,6 +135,10 @@ export class RelayGateway
   private readonly inFlight = new Set<Promise<unknown>>();
   private server: RelayServer | undefined;
   private draining = false;
+  /** Set when the shutdown hook closes the adapter: its late connects get no connection. */
+  private adapterClosed = false;
+  /** Settles when the adapter's released connections have ended (see adapterPool). */
+  private readonly adapterReleases = new Set<Promise<void>>();
 
   constructor(
     @Inject(RELAY_OPTIONS) private readonly options: ResolvedRelayOptions,
@@ -203,6 +207,11 @@ export class RelayGateway
    * lost database connection would be an unhandled 'error' that ends the process. Here that client
    * gets a listener that logs and hands it back as broken (freeing its pool slot); the adapter
    * reconnects on the 'end' that follows.
+   *
+   * A client the adapter releases (on close) is discarded, never pooled: it is still LISTENing.
+   * pg-pool ends it without waiting (its `end()` resolves before the sockets close), so the
+   * shutdown hook waits for the pool's 'remove' of each one: otherwise a database stopped right
+   * after the app (the sample app's embedded PostgreSQL) terminates it and its 'error' is logged.
    */
   private adapterPool(logFailure: (err: Error) => void): pg.Pool {
     const pool = this.db.pgPool;
@@ -210,17 +219,48 @@ export class RelayGateway
       query: (...args: unknown[]) => (pool.query as (...a: unknown[]) => unknown)(...args),
       connect: async () => {
         const client = await pool.connect();
+        if (this.adapterClosed) {
+          // A reconnect that raced the shutdown: give the slot back and leave the adapter waiting
+          // (a rejection would schedule yet another reconnect, on a pool about to end).
+          client.release(true);
+          return new Promise<never>(() => undefined);
+        }
+        const release = client.release.bind(client);
+        let released = false;
+        client.release = (err?: Error | boolean) => {
+          if (released) return;
+          released = true;
+          const ended = new Promise<void>((resolve) => {
+            const onRemove = (removed: pg.PoolClient) => {
+              if (removed !== client) return;
+              pool.off('remove', onRemove);
+              this.adapterReleases.delete(ended);
+              resolve();
+            };
+            pool.on('remove', onRemove);
+          });
+          this.adapterReleases.add(ended);
+          release(err ?? true);
+        };
         client.on('error', (err: Error) => {
           logFailure(err);
-          try {
-            client.release(err);
-          } catch {
-            // Already released: nothing more to free.
-          }
+          client.release(err);
         });
         return client;
       },
     } as unknown as pg.Pool;
+  }
+
+  /**
+   * Closes the socket.io adapter of every namespace (the last one releases the LISTEN client) and
+   * waits until those connections have ended. Runs before the relay's pool ends; Nest's own close
+   * of the server later finds the adapter closed.
+   */
+  private async closeAdapter(): Promise<void> {
+    if (!this.server || this.options.socket.adapter !== 'postgres' || this.adapterClosed) return;
+    this.adapterClosed = true;
+    for (const nsp of this.server._nsps.values()) await nsp.adapter.close();
+    await Promise.all(this.adapterReleases);
   }
 
   handleConnection(socket: RelaySocket): void {
@@ -249,7 +289,10 @@ export class RelayGateway
     this.draining = true;
   }
 
-  /** Lets the handlers in flight finish (stores commit, acks go out), then closes this node's sockets. */
+  /**
+   * Lets the handlers in flight finish (stores commit, acks go out), closes this node's sockets,
+   * then the adapter and its LISTEN connection (before the relay's pool ends).
+   */
   async beforeApplicationShutdown(): Promise<void> {
     this.draining = true;
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
@@ -257,6 +300,7 @@ export class RelayGateway
     await new Promise((resolve) => setImmediate(resolve));
     for (const state of this.sockets.values()) if (state.timer) clearTimeout(state.timer);
     this.server?.local.disconnectSockets(true);
+    await this.closeAdapter();
   }
 
   // -------------------------------------------------------------------------------------------
