@@ -208,6 +208,8 @@ const DEFAULT_SEEN_IDS = 2_000;
 const DEFAULT_PREKEY_BATCH = 50;
 const DEFAULT_AUTO_RESET_INTERVAL_MS = 60_000;
 const DEFAULT_FETCH_INTERVAL_MS = 30_000;
+/** Pause before a sync that failed on a live connection runs again. */
+const SYNC_RETRY_MS = 1_000;
 const DEFAULT_SIGNED_PREKEY_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 /** Tries of a `prekeys:claim` that got no reply in time, before `send` gives up (NOT_CONNECTED). */
 const CLAIM_ATTEMPTS = 3;
@@ -296,6 +298,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
   #toppingUp: Promise<void> | undefined;
   #fetching: Promise<void> | undefined;
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
+  #syncRetry: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
     options: MessengerClientOptions,
@@ -510,6 +513,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     clearTimeout(this.#flushTimer);
     clearTimeout(this.#ackTimer);
     clearTimeout(this.#sweepTimer);
+    clearTimeout(this.#syncRetry);
     for (const conv of this.#conversations.values()) clearTimeout(conv.timer);
     const err = this.#closedError('send');
     for (const d of this.#deferred.values()) d.reject(err);
@@ -852,7 +856,14 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
   // Connection sync
   // -------------------------------------------------------------------------------------------
 
+  /**
+   * After each handshake: prekeys, every page of pending mail, the outbox. A step that fails while
+   * the connection holds (a request timed out under load) runs the sync again after a pause, so a
+   * connected client is never left half-synced.
+   */
   async #sync(): Promise<void> {
+    clearTimeout(this.#syncRetry);
+    this.#syncRetry = undefined;
     try {
       await this.#syncPrekeys();
       await this.#fetchAll();
@@ -864,6 +875,9 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
       this.#scheduleSweep();
     } catch (err) {
       if (!ClientError.is(err, ClientErrorCode.NotConnected)) this.#report(err);
+      if (this.#connection.connected && !this.#closed) {
+        this.#syncRetry = setTimeout(() => void this.#sync(), SYNC_RETRY_MS);
+      }
     }
   }
 
