@@ -27,6 +27,7 @@ import {
   UNAUTHENTICATED_EVENTS,
   validateReply,
   validateServerPush,
+  socketParser,
 } from '@usm/protocol';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import { Backoff, type BackoffOptions } from './backoff.js';
@@ -73,9 +74,9 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /**
  * Binary attachments the client puts in (and asks for in) one event. socket.io-parser 4.2.7's
  * Decoder refuses a packet with more than `maxAttachments` (default 10) binary parts and closes
- * the connection, on the relay's side and on ours, unless the peer passed a parser with a higher
- * limit. So the client sends at most 10 envelopes or 10 one-time prekeys per event and fetches
- * pages of 10, whatever the protocol's own limits allow.
+ * the connection. Both our ends now use @usm/protocol's `socketParser` (up to
+ * MAX_SOCKET_BINARY_ATTACHMENTS), but the client still sends at most 10 envelopes or one-time
+ * prekeys per event and fetches pages of 10, so it also talks to a relay on a stock parser.
  */
 export const MAX_BINARY_ATTACHMENTS = 10;
 
@@ -157,6 +158,8 @@ export class RelayConnection {
     this.#stopped = false;
     const socket = (this.#o.socketFactory ?? defaultSocketFactory)(this.#o.url, {
       transports: ['websocket'],
+      // The relay's pushes and fetch pages carry up to 50 envelopes (socket.io-parser's default is 10).
+      parser: socketParser,
       reconnection: false,
       autoConnect: false,
       forceNew: true,

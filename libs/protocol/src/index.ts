@@ -59,3 +59,4 @@ export {
   type ServerPayload,
 } from './validation/server-payloads.validation.js';
 export * from './session/index.js';
+export { socketParser } from './socket-parser.js';

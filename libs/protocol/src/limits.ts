@@ -151,6 +151,15 @@ export const MAX_PREKEY_RECORD_BYTES = 2 * KiB;
  */
 export const MAX_ONE_TIME_PREKEYS_PER_PUBLISH = 100;
 
+/**
+ * Binary attachments one socket.io packet may carry (each Uint8Array is one). socket.io-parser's
+ * default is 10, below what our own limits allow (50 envelopes per send or fetch page, 102
+ * prekey records per publish), and a packet over it closes the socket; both ends use
+ * `socketParser` (socket-parser.ts), which raises it to this bound. Byte totals stay capped by
+ * MAX_EVENT_BINARY_BYTES.
+ */
+export const MAX_SOCKET_BINARY_ATTACHMENTS = 128;
+
 /** Prekey ids are u32 (ids wrap per key kind at the client; the relay keys on (address, id)). */
 export const MAX_PREKEY_ID = 0xffff_ffff;
 

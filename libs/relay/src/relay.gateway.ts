@@ -81,6 +81,7 @@ import {
   parseMessageId,
   peekEnvelopeRoute,
   validateClientPayload,
+  socketParser,
 } from '@usm/protocol';
 import type { IncomingMessage } from 'node:http';
 import type pg from 'pg';
@@ -169,6 +170,8 @@ export class RelayGateway
       serveClient: false,
       transports: ['websocket', 'polling'],
       maxHttpBufferSize: SOCKET_MAX_HTTP_BUFFER_BYTES,
+      // Up to MAX_SOCKET_BINARY_ATTACHMENTS binary parts per packet (socket.io-parser's default is 10).
+      parser: socketParser,
       cors: { origin: allowedOrigins.length === 0 ? true : allowedOrigins, credentials: false },
       allowRequest: (
         req: IncomingMessage,
