@@ -24,4 +24,7 @@ export default {
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   modulePathIgnorePatterns: ['<rootDir>/libs/.*/dist/'],
   testTimeout: 120000,
+  // The reliability suite (test/reliability) records its cases; this reporter turns them into
+  // docs/reliability.md at the end of a run that recorded any.
+  reporters: ['default', '<rootDir>/test/reliability/reliability-reporter.mjs'],
 };
