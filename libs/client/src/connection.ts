@@ -28,6 +28,7 @@ import {
   validateReply,
   validateServerPush,
   socketParser,
+  MAX_FETCH_PAGE,
 } from '@usm/protocol';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import { Backoff, type BackoffOptions } from './backoff.js';
@@ -72,13 +73,14 @@ export interface RelayConnectionOptions {
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 /**
- * Binary attachments the client puts in (and asks for in) one event. socket.io-parser 4.2.7's
- * Decoder refuses a packet with more than `maxAttachments` (default 10) binary parts and closes
- * the connection. Both our ends now use @usm/protocol's `socketParser` (up to
- * MAX_SOCKET_BINARY_ATTACHMENTS), but the client still sends at most 10 envelopes or one-time
- * prekeys per event and fetches pages of 10, so it also talks to a relay on a stock parser.
+ * Binary attachments the client puts in (and asks for in) one event: envelopes per send, mail per
+ * fetch page, one-time prekeys per publish. The protocol's per-event limits (MAX_FETCH_PAGE,
+ * MAX_ENVELOPES_PER_SEND) are 50; both ends use @usm/protocol's `socketParser`, whose decoder
+ * takes up to MAX_SOCKET_BINARY_ATTACHMENTS (socket.io-parser's stock decoder stops at 10 and
+ * closes the connection). A full prekey top-up is one publish, well inside the relay's default
+ * upload rate limit (6 per 10 minutes).
  */
-export const MAX_BINARY_ATTACHMENTS = 10;
+export const MAX_BINARY_ATTACHMENTS = MAX_FETCH_PAGE;
 
 interface Pending {
   readonly reject: (err: unknown) => void;

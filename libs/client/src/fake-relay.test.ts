@@ -30,6 +30,7 @@ import {
   mailboxRoom,
   peekEnvelopeRoute,
   validateClientPayload,
+  socketParser,
 } from '@usm/protocol';
 import { Server, type Socket } from 'socket.io';
 
@@ -88,6 +89,7 @@ export class FakeRelay {
     const http = createServer();
     const io = new Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>(http, {
       maxHttpBufferSize: SOCKET_MAX_HTTP_BUFFER_BYTES,
+      parser: socketParser,
     });
     io.on('connection', (socket) => this.#serve(socket));
     await new Promise<void>((resolve) => http.listen(this.port, '127.0.0.1', resolve));
