@@ -31,7 +31,6 @@ import { impostorResponse, signedInit, world } from '../../libs/protocol/src/han
 import { signedPrekeySignedData } from '../../libs/protocol/src/session/prekeys.js';
 import {
   claim,
-  expectProtocolError,
   party,
   rewriteHeader,
   utf8,
