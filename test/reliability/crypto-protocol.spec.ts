@@ -29,12 +29,7 @@ import { sealHeader } from '../../libs/crypto/src/ratchet/header.js';
 import { encodeRatchetMessage } from '../../libs/crypto/src/ratchet/ratchet-message.js';
 import { impostorResponse, signedInit, world } from '../../libs/protocol/src/handshake/handshake-kit.test.js';
 import { signedPrekeySignedData } from '../../libs/protocol/src/session/prekeys.js';
-import {
-  claim,
-  party,
-  rewriteHeader,
-  utf8,
-} from '../../libs/protocol/src/session/session-kit.test.js';
+import { claim, party, rewriteHeader, utf8 } from '../../libs/protocol/src/session/session-kit.test.js';
 import { recordCase } from './report.js';
 import { type LowOrderVector, lowOrderX25519Vectors } from './support/vectors.js';
 

@@ -123,7 +123,7 @@ export const textOf = (m: IncomingMessage): string => (m.kind === 'text' ? m.tex
 /** The expected texts per conversation (`from->to`), in send order. */
 export type Expected = Map<string, string[]>;
 
-export function expect_(expected: Expected, from: Party, to: Party, text: string): void {
+export function addExpected(expected: Expected, from: Party, to: Party, text: string): void {
   const key = `${from.client.address}->${to.client.address}`;
   const list = expected.get(key);
   if (list) list.push(text);
