@@ -16,6 +16,7 @@ import {
   type PackedPackage,
   type TempRoot,
 } from '../../../test/support/pack.js';
+import { withBuildLock } from '../../../test/support/build-lock.js';
 
 /** Packing builds the library and installing may reach the registry on a fresh machine. */
 const SETUP_TIMEOUT_MS = 420_000;
@@ -120,7 +121,8 @@ describe('@usm/crypto as an installed package', () => {
 
   beforeAll(async () => {
     tmp = await createTempRoot('usm-crypto-pack-');
-    packed = await packWorkspace(libDir('crypto'), tmp.path('tarballs'));
+    // One build of dist/ at a time across jest workers (other specs build and pack too).
+    packed = await withBuildLock(() => packWorkspace(libDir('crypto'), tmp.path('tarballs')));
     const app = await createScratchApp(tmp.path('app'), 'usm-crypto-consumer');
     appDir = app.dir;
     await app.install([packed.tarball]);
