@@ -122,7 +122,8 @@ describe('@usm/crypto as an installed package', () => {
   beforeAll(async () => {
     tmp = await createTempRoot('usm-crypto-pack-');
     // One build of dist/ at a time across jest workers (other specs build and pack too).
-    packed = await withBuildLock(() => packWorkspace(libDir('crypto'), tmp.path('tarballs')));
+    const tarballs = tmp.path('tarballs');
+    packed = await withBuildLock(() => packWorkspace(libDir('crypto'), tarballs));
     const app = await createScratchApp(tmp.path('app'), 'usm-crypto-consumer');
     appDir = app.dir;
     await app.install([packed.tarball]);
