@@ -1,0 +1,168 @@
+/**
+ * The built sample relay (`node apps/relay-server/dist/main.js`, what `npm start` runs) as a
+ * CHILD PROCESS on a PostgreSQL the test owns: whatever a hostile client does to it, the test
+ * process survives, and the relay's own exit and its log lines are what the test checks.
+ * Built first (under the repository's build lock) when dist/main.js is missing or older than a source.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IdentityPublicKey, fromHex } from '@usm/crypto';
+import { withBuildLock } from '../../support/build-lock.js';
+import { REPO_ROOT, run } from '../../support/pack.js';
+
+const MAIN = join(REPO_ROOT, 'apps', 'relay-server', 'dist', 'main.js');
+const WORKSPACES = ['libs/crypto', 'libs/protocol', 'libs/relay', 'apps/relay-server'];
+const SOURCES = [...WORKSPACES.map((w) => join(w, 'src')), 'migrations'];
+const BUILD_TIMEOUT_MS = 300_000;
+/** A hang guard for start-up, not a timing assertion. */
+const START_DEADLINE_MS = 60_000;
+/** The app's variables (apps/relay-server/src/config.ts): the child gets only what the test sets. */
+const APP_VARIABLES = [
+  'PORT',
+  'HOST',
+  'DATABASE_URL',
+  'EMBEDDED_PG_PORT',
+  'DATA_DIR',
+  'RELAY_IDENTITY_FILE',
+  'LOG_LEVEL',
+  'ALLOWED_ORIGINS',
+  'MAIL_TTL_SECONDS',
+  'CLEANUP_CRON',
+  'CLEANUP_BATCH_SIZE',
+  'RATE_LIMITS',
+  'TRUST_PROXY',
+  'WEB_DEMO_DIR',
+];
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) t = Math.max(t, newest(path));
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts'))
+      t = Math.max(t, statSync(path).mtimeMs);
+  }
+  return t;
+}
+
+/** Builds the relay app's workspaces when dist/main.js is missing or stale; true if it built. */
+export function ensureRelayBuilt(): Promise<boolean> {
+  return withBuildLock(async () => {
+    const stale =
+      !existsSync(MAIN) || SOURCES.some((d) => newest(join(REPO_ROOT, d)) > statSync(MAIN).mtimeMs);
+    if (!stale) return false;
+    for (const w of WORKSPACES) await run('npm', ['run', 'build', '-w', w], REPO_ROOT, BUILD_TIMEOUT_MS);
+    return true;
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export interface LogLine {
+  readonly level: string;
+  readonly message: string;
+  readonly context?: string;
+}
+
+export interface RelayProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly relayKey: IdentityPublicKey;
+  /** Resolves when the process exits (for whatever reason). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** True while it runs. */
+  alive(): boolean;
+  /** The JSON log lines so far. */
+  logs(): LogLine[];
+  stderr(): string;
+  /** SIGTERM, then the exit; removes its data directory. */
+  stop(): Promise<void>;
+}
+
+/** Starts the built app on `databaseUrl` with `env`, resolving once its banner is printed. */
+export async function startRelayProcess(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<RelayProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'usm-reliability-relay-'));
+  const base: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of APP_VARIABLES) delete base[name];
+  const child = spawn(process.execPath, [MAIN], {
+    cwd: REPO_ROOT,
+    env: {
+      ...base,
+      DATABASE_URL: databaseUrl,
+      PORT: String(await freePort()),
+      DATA_DIR: dataDir,
+      NO_COLOR: '1',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  let running = true;
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      running = false;
+      resolve({ code, signal });
+    }),
+  );
+  const banner = await new Promise<string>((resolve, reject) => {
+    const deadline = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`relay: no banner after ${START_DEADLINE_MS} ms\n${stdout}\n${stderr}`));
+    }, START_DEADLINE_MS);
+    const check = () => {
+      const match = /^ {2}relay listening on [\s\S]*?^ {2}database: .*\n/m.exec(stdout);
+      if (!match) return;
+      clearTimeout(deadline);
+      child.stdout!.off('data', check);
+      resolve(match[0]);
+    };
+    child.stdout!.on('data', check);
+    void exited.then((exit) => {
+      clearTimeout(deadline);
+      reject(new Error(`relay exited (${JSON.stringify(exit)}) before its banner\n${stdout}\n${stderr}`));
+    });
+  });
+  const url = (/relay listening on (http:\/\/\S+)/.exec(banner)?.[1] ?? '').replace('localhost', '127.0.0.1');
+  const keyHex = /clients pin public key ([0-9a-f]{64})/.exec(banner)?.[1] ?? '';
+  return {
+    child,
+    url,
+    relayKey: new IdentityPublicKey(fromHex(keyHex)),
+    exited,
+    alive: () => running,
+    logs: () =>
+      stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as LogLine),
+    stderr: () => stderr,
+    stop: async () => {
+      if (running) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
