@@ -154,8 +154,23 @@ export default class ReliabilityReporter {
         result: pass ? 'PASS' : 'FAIL',
         note,
         spec: relative(this.rootDir, row.testPath),
+        testName: row.testName,
         run: runIndex,
       };
+    }
+    // A case whose test ran again without recording it (it failed before recordCase): its old row
+    // must not keep saying PASS. Tests skipped in this run (-t) keep their rows.
+    const recordedIds = new Set(rows.map((r) => r.id));
+    for (const [key, c] of Object.entries(state.cases)) {
+      const ran = c.testName && status.get(join(this.rootDir, c.spec))?.get(c.testName);
+      if (c.id !== '–' && !recordedIds.has(c.id) && (ran === 'passed' || ran === 'failed')) {
+        state.cases[key] = {
+          ...c,
+          result: 'FAIL',
+          note: 'not recorded by the latest run of its test',
+          run: runIndex,
+        };
+      }
     }
     for (const file of reliabilityFiles) {
       for (const test of file.testResults) {

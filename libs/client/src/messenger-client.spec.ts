@@ -11,6 +11,7 @@ import { ClientError, ClientErrorCode } from './errors.js';
 import { FakeRelay } from './fake-relay.test.js';
 import { type IncomingMessage, MessengerClient, type MessengerClientOptions } from './messenger-client.js';
 import { MemoryStore } from './storage/memory-store.js';
+import { recordCase } from '../../../test/reliability/report.js';
 
 let relay: FakeRelay;
 const clients: MessengerClient[] = [];
@@ -173,6 +174,17 @@ describe('MessengerClient', () => {
       ProtocolError.is(err.cause, ProtocolErrorCode.IdentityMismatch) ||
         ProtocolError.is(err.cause, ProtocolErrorCode.NoSession),
     ).toBe(true);
+    recordCase({
+      id: 'T2b',
+      title:
+        'Exact replay fed directly to the client (the same mail pushed again, and again under another stamp): shown zero more times',
+      figures: {
+        'mail fed twice': 2,
+        'app deliveries': b.messages.length,
+        'reported (wrong stamp)': b.errors.length,
+      },
+      outcome: b.messages.length === 1 ? 'pass' : 'fail',
+    });
   });
 
   it('retries a send whose ack was lost; the relay answers duplicate and the recipient sees it once', async () => {

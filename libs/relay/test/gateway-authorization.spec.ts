@@ -6,6 +6,7 @@
 import { type MessageIdString, ProtocolErrorCode, formatMessageId, peekEnvelopeRoute } from '@usm/protocol';
 import type pg from 'pg';
 import { usePostgres } from '../../../test/support/postgres.js';
+import { recordCase } from '../../../test/reliability/report.js';
 import {
   type Client,
   type RelayNode,
@@ -67,7 +68,19 @@ describe('relay gateway: authorization', () => {
       const reply = failed((await raw(mallory.socket, 'fetch', { cursor })) as never);
       expect(reply.code).toBe(ProtocolErrorCode.Malformed);
     }
-    expect(await bobsMail()).toBe(2);
+    const left = await bobsMail();
+    recordCase({
+      id: 'A1',
+      title: "With B's address, mailbox name, cursors or wildcards, A fetches nothing of B's",
+      figures: {
+        'fetches tried': 8,
+        "B's mail returned": 0,
+        'refused (MALFORMED)': 6,
+        "B's rows after": left,
+      },
+      outcome: left === 2 ? 'pass' : 'fail',
+    });
+    expect(left).toBe(2);
   });
 
   it("acks and deletes nothing of another identity's mail, with its ids, arrays, objects or wildcards", async () => {
@@ -84,7 +97,19 @@ describe('relay gateway: authorization', () => {
       expect(reply.code).toBe(ProtocolErrorCode.Malformed);
       expect(reply.message.startsWith(message)).toBe(true);
     }
-    expect(await bobsMail()).toBe(2);
+    const afterAttempts = await bobsMail();
+    recordCase({
+      id: 'A2',
+      title: "With B's ids, arrays, objects or wildcards, A acks and deletes nothing of B's (rows counted)",
+      figures: {
+        'acks tried': attempts.length + 1,
+        'deleted by A': 0,
+        "B's rows before": 2,
+        "B's rows after": afterAttempts,
+      },
+      outcome: afterAttempts === 2 ? 'pass' : 'fail',
+    });
+    expect(afterAttempts).toBe(2);
     // Bob still gets both, and only his own ack deletes them.
     const fetched = ok(await request(bob.socket, 'fetch', {}));
     expect(fetched.mail).toHaveLength(2);
@@ -117,6 +142,15 @@ describe('relay gateway: authorization', () => {
       ).rows,
     ).toEqual([{ sender: mallory.address }]);
     expect(ok(await request(alice.socket, 'fetch', {})).mail.map((m) => m.sender)).toEqual([mallory.address]);
+    recordCase({
+      id: 'A3',
+      title: 'A cannot send as B: a sender field is refused, the relay stamps the authenticated identity',
+      figures: {
+        "'sender' field": forged.code,
+        'stamp on the push, the row and the fetch': 'the authenticated sender',
+      },
+      outcome: 'pass',
+    });
   });
 
   it('publishes prekeys only for the authenticated identity; claims hand each one-time key out once and warn the owner when low', async () => {

@@ -14,6 +14,7 @@ import {
 } from '@usm/protocol';
 import type pg from 'pg';
 import { usePostgres } from '../../../test/support/postgres.js';
+import { recordCase } from '../../../test/reliability/report.js';
 import { RELAY_MESSAGES as M } from '../src/index.js';
 import {
   type Client,
@@ -245,6 +246,13 @@ describe('relay gateway: bad input', () => {
       status: 'error',
       code: ProtocolErrorCode.Malformed,
       message: 'fetch: expected an object, got undefined',
+    });
+    recordCase({
+      id: 'H5',
+      title:
+        'Wrong types and extra fields get a validation error naming the field (MALFORMED / TOO_LARGE); the socket lives on',
+      figures: { payloads: cases.length + 1, 'named the field': cases.length + 1 },
+      outcome: alice.socket.connected ? 'pass' : 'fail',
     });
     expect(alice.socket.connected).toBe(true);
   });

@@ -8,6 +8,7 @@ import { generateIdentityKeyPair } from '@usm/crypto';
 import { HandshakeClient, ProtocolErrorCode } from '@usm/protocol';
 import type pg from 'pg';
 import { usePostgres } from '../../../test/support/postgres.js';
+import { recordCase } from '../../../test/reliability/report.js';
 import { RELAY_MESSAGES as M } from '../src/index.js';
 import { ManualClock, RELAY_IDENTITY } from './fixtures.js';
 import {
@@ -70,7 +71,20 @@ describe('relay gateway: unauthenticated sockets', () => {
       expect(await raw(socket, event, payload)).toEqual(unauthenticated);
       expect(await closed).toBe('io server disconnect');
     }
-    expect(await mailRows()).toBe(0);
+    const rows = await mailRows();
+    recordCase({
+      id: 'A4',
+      title:
+        'No handshake: every event refused (UNAUTHENTICATED), nothing stored, the socket closed by the relay',
+      figures: {
+        'events tried': 5,
+        reply: ProtocolErrorCode.Unauthenticated,
+        'mail rows': rows,
+        'closed by the relay': 5,
+      },
+      outcome: rows === 0 ? 'pass' : 'fail',
+    });
+    expect(rows).toBe(0);
     expect((await db.query(`SELECT 1 FROM usm_one_time_prekeys`)).rowCount).toBe(0);
   });
 
@@ -86,6 +100,12 @@ describe('relay gateway: unauthenticated sockets', () => {
     });
     ok(await request(halfway, 'handshake:init', { message: hs.start() }));
     expect(await closed).toBe('io server disconnect');
+    recordCase({
+      id: 'A5',
+      title: 'An idle socket and an unfinished handshake are closed by the handshake timeout',
+      figures: { sockets: 2, 'handshake timeout (ms, this node)': 300, 'closed by the relay': 2 },
+      outcome: 'pass',
+    });
   });
 
   it('a stale Init (client clock 6 minutes off) gets CLOCK_SKEW with the relay time; 4 minutes is accepted', async () => {
@@ -114,6 +134,13 @@ describe('relay gateway: unauthenticated sockets', () => {
         socket.close();
       }
     }
+    recordCase({
+      id: 'A6',
+      title:
+        'An expired handshake (client clock 6 minutes off) gets CLOCK_SKEW with the relay time and is closed; 4 minutes passes',
+      figures: { refused: 2, reply: ProtocolErrorCode.ClockSkew, 'accepted at ±4 min': 2 },
+      outcome: 'pass',
+    });
   });
 
   it('a forged Init, a forged Complete, or a Complete without an Init is refused with its code and the socket closed', async () => {
@@ -160,6 +187,18 @@ describe('relay gateway: unauthenticated sockets', () => {
       ProtocolErrorCode.UnexpectedMessage,
     );
     expect(ok(await request(bob.socket, 'fetch', {}))).toEqual({ status: 'ok', mail: [], cursor: null });
+    recordCase({
+      id: 'A7',
+      title:
+        "A forged handshake (Init claiming B's key, a forged Complete, a Complete without Init): refused with its code, closed",
+      figures: {
+        'forged Init': 'BAD_SIGNATURE',
+        'forged Complete': 'BAD_MAC',
+        'Complete first': 'UNEXPECTED_MESSAGE',
+        'closed by the relay': 3,
+      },
+      outcome: 'pass',
+    });
   });
 
   it('refuses a browser Origin outside socket.allowedOrigins at connect, on both transports', async () => {
@@ -192,5 +231,12 @@ describe('relay gateway: unauthenticated sockets', () => {
         })
       ).status,
     ).toBe(403);
+    recordCase({
+      id: 'A8',
+      title:
+        'A disallowed browser Origin is refused at connect on both transports (HTTP 403); allowed and native clients pass',
+      figures: { transports: 2, 'polling status': 403 },
+      outcome: 'pass',
+    });
   });
 });
