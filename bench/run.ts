@@ -19,6 +19,7 @@ import {
 } from './lib/results.js';
 import { meets, type Section, type SectionContext } from './lib/section.js';
 import { sections } from './sections/index.js';
+import { teardown } from './lib/teardown.js';
 
 const USAGE = `usage: npm run bench [-- --quick] [-- --only=<section>[,<section>...]]
        npm run bench -- --docs   (regenerate docs/benchmarks.md from the results, measure nothing)
@@ -170,6 +171,8 @@ async function main(): Promise<void> {
     }
   } finally {
     progress.stop();
+    // Relay nodes, peers and the shared PostgreSQL the sections started.
+    await teardown();
   }
   if (results) console.log(`\n${summary(results, ran)}\n\nwrote ${RESULTS_FILE} and docs/benchmarks.md`);
   if (failed.length > 0) {

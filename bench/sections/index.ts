@@ -3,9 +3,20 @@
  * folder exporting `defineSection({...})` (see ../lib/section.ts), and one line here.
  */
 import type { Section } from '../lib/section.js';
+import { cleanup } from './cleanup.js';
 import { crypto } from './crypto.js';
+import { delivery } from './delivery.js';
+import { handshake } from './handshake.js';
+import { memory } from './memory.js';
+import { scaleout } from './scaleout.js';
+import { throughput } from './throughput.js';
 
 export const sections: readonly Section[] = [
   crypto,
-  // handshake, delivery, throughput, memory, scaleout, cleanup: to come.
+  handshake,
+  delivery,
+  throughput,
+  memory,
+  scaleout,
+  cleanup,
 ];
