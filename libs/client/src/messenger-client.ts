@@ -673,7 +673,9 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     const idBytes = generateMessageId();
     const id = formatMessageId(idBytes);
     try {
-      const ciphertext = await session.encrypt(plaintext);
+      // The id is bound into the message's authentication (not sent twice): a relay that rewrites
+      // it makes the message fail to decrypt instead of arriving under an id it never had.
+      const ciphertext = await session.encrypt(plaintext, idBytes);
       const envelope = encodeEnvelope({ id: idBytes, recipient: parseAddress(conv.peer), ciphertext });
       conv.meta.sendNext = sequence + 1;
       const put: StoreEntry[] = [
@@ -1020,12 +1022,17 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     const hadSession = conv.session !== undefined;
     try {
       if (conv.session) {
-        const result = await conv.session.decrypt(envelope.ciphertext, this.#prekeys);
+        const result = await conv.session.decrypt(envelope.ciphertext, this.#prekeys, envelope.id);
         plaintext = result.plaintext;
         prekeysChanged = result.startedNewSession;
       } else {
         // First contact: the relay-stamped sender must be the identity that set the session up.
-        const accepted = await Session.accept(this.#prekeys, envelope.ciphertext, conv.peerIdentity);
+        const accepted = await Session.accept(
+          this.#prekeys,
+          envelope.ciphertext,
+          conv.peerIdentity,
+          envelope.id,
+        );
         conv.session = accepted.session;
         plaintext = accepted.plaintext;
         prekeysChanged = true;

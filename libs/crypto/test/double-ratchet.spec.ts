@@ -163,6 +163,19 @@ describe('DoubleRatchet', () => {
     expect(text(await bob.decrypt(m))).toBe('payload');
   });
 
+  it('binds a per-message context (the envelope id) into the body: another context is BAD_MAC and changes nothing', async () => {
+    const { alice, bob } = ratchetPair();
+    const id = randomBytes(16);
+    const m = await alice.encrypt(utf8('bound'), id);
+    const before = await bob.pickle();
+    const other = id.slice();
+    other[0]! ^= 1;
+    expectCode(await caught(() => bob.decrypt(m, other)), CryptoErrorCode.BadMac);
+    expectCode(await caught(() => bob.decrypt(m)), CryptoErrorCode.BadMac);
+    expect(await bob.pickle()).toEqual(before);
+    expect(text(await bob.decrypt(m, id))).toBe('bound');
+  });
+
   it('refuses a message with a bad version byte or too short', async () => {
     const { alice, bob } = ratchetPair();
     const m = await alice.encrypt(utf8('x'));

@@ -161,10 +161,14 @@ export class DoubleRatchet {
     return n;
   }
 
-  /** RatchetEncryptHE. */
-  encrypt(plaintext: Uint8Array): Promise<Uint8Array> {
+  /**
+   * RatchetEncryptHE. `context` is bound into the body's associated data (not sent): the
+   * receiver must pass the same bytes to `decrypt` (e.g. the envelope's message id).
+   */
+  encrypt(plaintext: Uint8Array, context?: Uint8Array): Promise<Uint8Array> {
     assertBytes(plaintext, undefined, 'plaintext');
-    return this.#serialize(() => this.#encrypt(plaintext));
+    if (context !== undefined) assertBytes(context, undefined, 'context');
+    return this.#serialize(() => this.#encrypt(plaintext, context));
   }
 
   /**
@@ -172,8 +176,9 @@ export class DoubleRatchet {
    * DUPLICATE_MESSAGE (its key was used or evicted), JUMP_TOO_LARGE (more than MAX_SKIP ahead),
    * BAD_MAC (body tampered), INVALID_KEY or MALFORMED_INPUT; the session is unchanged then.
    */
-  decrypt(message: Uint8Array): Promise<Uint8Array> {
-    return this.#serialize(() => this.#decrypt(message));
+  decrypt(message: Uint8Array, context?: Uint8Array): Promise<Uint8Array> {
+    if (context !== undefined) assertBytes(context, undefined, 'context');
+    return this.#serialize(() => this.#decrypt(message, context));
   }
 
   toJSON(): string {
@@ -196,7 +201,7 @@ export class DoubleRatchet {
     for (const secret of t.retire) secret.wipe();
   }
 
-  async #encrypt(plaintext: Uint8Array): Promise<Uint8Array> {
+  async #encrypt(plaintext: Uint8Array, context: Uint8Array | undefined): Promise<Uint8Array> {
     const s = this.#state;
     if (!s.sendingChain || !s.sendingHeaderKey) {
       throw new CryptoError(
@@ -217,15 +222,15 @@ export class DoubleRatchet {
     const body = await sealWithMessageKey(
       messageKey,
       plaintext,
-      bodyAssociatedData(s.associatedData, encryptedHeader),
+      bodyAssociatedData(s.associatedData, encryptedHeader, context),
     );
     return encodeRatchetMessage(encryptedHeader, body);
   }
 
-  async #decrypt(message: Uint8Array): Promise<Uint8Array> {
+  async #decrypt(message: Uint8Array, context: Uint8Array | undefined): Promise<Uint8Array> {
     const { encryptedHeader, body } = decodeRatchetMessage(message);
     const s = this.#state;
-    const ad = bodyAssociatedData(s.associatedData, encryptedHeader);
+    const ad = bodyAssociatedData(s.associatedData, encryptedHeader, context);
 
     // DecryptHeader with HKr (the current chain: a burst) and NHKr (the sender turned the DH
     // ratchet: a reply), then TrySkippedMessageKeysHE on the closed chains (late messages and

@@ -1,8 +1,11 @@
 /**
  * The Double Ratchet's wire message: `version (1) | encrypted header | ciphertext | tag`.
  * The encrypted header (Signal spec §4 HENCRYPT) has a fixed size, so the split needs no length
- * field. The body's associated data is `AD | version | encrypted header` (spec §3.4
- * ENCRYPT(mk, plaintext, CONCAT(AD, enc_header)), with the version byte bound too).
+ * field. The body's associated data is `AD | version | encrypted header | context` (spec §3.4
+ * ENCRYPT(mk, plaintext, CONCAT(AD, enc_header)), with the version byte bound too, and the
+ * caller's per-message context: the client binds the envelope's message id there, so a relay that
+ * rewrites the id makes the message fail authentication instead of decrypting under a false id).
+ * The encrypted header has a fixed size, so the concatenation is unambiguous.
  */
 import { GCM_TAG_BYTES } from '../aes-gcm.js';
 import { assertBytes, concatBytes } from '../bytes.js';
@@ -43,7 +46,13 @@ export function decodeRatchetMessage(message: Uint8Array): RatchetMessageParts {
   };
 }
 
-/** AD of the body: the session's AD, the version byte and the encrypted header. */
-export function bodyAssociatedData(ad: Uint8Array, encryptedHeader: Uint8Array): Uint8Array {
-  return concatBytes(ad, Uint8Array.of(RATCHET_MESSAGE_VERSION), encryptedHeader);
+/** AD of the body: the session's AD, the version byte, the encrypted header and the context. */
+export function bodyAssociatedData(
+  ad: Uint8Array,
+  encryptedHeader: Uint8Array,
+  context: Uint8Array = EMPTY,
+): Uint8Array {
+  return concatBytes(ad, Uint8Array.of(RATCHET_MESSAGE_VERSION), encryptedHeader, context);
 }
+
+const EMPTY = new Uint8Array(0);

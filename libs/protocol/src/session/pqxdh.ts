@@ -167,6 +167,7 @@ export async function acceptSetup(
   store: PrekeyStore,
   header: PrekeyHeader,
   ratchetMessage: Uint8Array,
+  context?: Uint8Array,
 ): Promise<AcceptedSetup> {
   const spk = store.signedPrekeyKeyPair(header.signedPrekeyId);
   if (!spk) {
@@ -219,7 +220,7 @@ export async function acceptSetup(
   // or, for a body that was tampered with alone, at the body's tag (BAD_MAC).
   let plaintext: Uint8Array;
   try {
-    plaintext = await ratchet.decrypt(ratchetMessage);
+    plaintext = await ratchet.decrypt(ratchetMessage, context);
   } catch (err) {
     if (
       CryptoError.is(err, CryptoErrorCode.UnknownHeaderKey) ||

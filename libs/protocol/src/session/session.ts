@@ -133,13 +133,14 @@ export class Session {
     prekeys: PrekeyStore,
     message: Uint8Array,
     expectedPeer: IdentityPublicKey,
+    context?: Uint8Array,
   ): Promise<AcceptedSession> {
     const m = decodeSessionMessage(message);
     if (m.type !== SessionMessageType.Prekey) {
       throw new ProtocolError(ProtocolErrorCode.NoSession, SessionMessages.noSessionForRatchetMessage());
     }
     checkSender(m.header, expectedPeer);
-    const { ratchet, plaintext } = await acceptSetup(prekeys, m.header, m.ratchetMessage);
+    const { ratchet, plaintext } = await acceptSetup(prekeys, m.header, m.ratchetMessage, context);
     const session = new Session(
       expectedPeer,
       [{ setupId: setupIdOf(m.header), ratchet, pending: undefined }],
@@ -163,9 +164,13 @@ export class Session {
     return this.#states[0]!.pending !== undefined;
   }
 
-  /** Encrypts for the peer with the current state: a prekey message while awaiting a reply. */
-  encrypt(plaintext: Uint8Array): Promise<Uint8Array> {
-    return this.#serialize(() => this.#encrypt(plaintext));
+  /**
+   * Encrypts for the peer with the current state: a prekey message while awaiting a reply.
+   * `context` (not sent) is bound into the message's authentication: the receiver passes the
+   * same bytes to `decrypt` or `accept`. The client binds the envelope's message id this way.
+   */
+  encrypt(plaintext: Uint8Array, context?: Uint8Array): Promise<Uint8Array> {
+    return this.#serialize(() => this.#encrypt(plaintext, context));
   }
 
   /**
@@ -176,8 +181,8 @@ export class Session {
    * Throws (and changes nothing): NO_SESSION (no state opens it: restart the session), REPLAY,
    * BAD_MAC, IDENTITY_MISMATCH, BAD_PREKEY, INVALID_KEY, TOO_LARGE, MALFORMED.
    */
-  decrypt(message: Uint8Array, prekeys: PrekeyStore): Promise<SessionDecryptResult> {
-    return this.#serialize(() => this.#decrypt(message, prekeys));
+  decrypt(message: Uint8Array, prekeys: PrekeyStore, context?: Uint8Array): Promise<SessionDecryptResult> {
+    return this.#serialize(() => this.#decrypt(message, prekeys, context));
   }
 
   /**
@@ -295,7 +300,7 @@ export class Session {
     return run;
   }
 
-  async #encrypt(plaintext: Uint8Array): Promise<Uint8Array> {
+  async #encrypt(plaintext: Uint8Array, context: Uint8Array | undefined): Promise<Uint8Array> {
     assertUint8Array(plaintext, 'plaintext');
     const state = this.#states[0]!;
     const headerBytes = state.pending ? MAX_PREKEY_HEADER_BYTES : 0;
@@ -308,7 +313,7 @@ export class Session {
     }
     let ratchetMessage: Uint8Array;
     try {
-      ratchetMessage = await state.ratchet.encrypt(plaintext);
+      ratchetMessage = await state.ratchet.encrypt(plaintext, context);
     } catch (err) {
       throw toProtocolError(err, 'session');
     }
@@ -319,35 +324,46 @@ export class Session {
     );
   }
 
-  async #decrypt(message: Uint8Array, prekeys: PrekeyStore): Promise<SessionDecryptResult> {
+  async #decrypt(
+    message: Uint8Array,
+    prekeys: PrekeyStore,
+    context: Uint8Array | undefined,
+  ): Promise<SessionDecryptResult> {
     const m = decodeSessionMessage(message);
     if (m.type === SessionMessageType.Ratchet) {
       const all = this.#states.map((_, i) => i);
-      return { plaintext: await this.#decryptWith(all, m.ratchetMessage), startedNewSession: false };
+      return { plaintext: await this.#decryptWith(all, m.ratchetMessage, context), startedNewSession: false };
     }
     checkSender(m.header, this.#peer);
     const setupId = setupIdOf(m.header);
     const known = this.#states.findIndex((s) => s.setupId === setupId);
     if (known >= 0) {
       // The initiator repeating its header (or a replay of it): the state it set up decides.
-      return { plaintext: await this.#decryptWith([known], m.ratchetMessage), startedNewSession: false };
+      return {
+        plaintext: await this.#decryptWith([known], m.ratchetMessage, context),
+        startedNewSession: false,
+      };
     }
     if (this.#retired.includes(setupId)) {
       throw new ProtocolError(ProtocolErrorCode.Replay, SessionMessages.replayedInitialMessage());
     }
-    const { ratchet, plaintext } = await acceptSetup(prekeys, m.header, m.ratchetMessage);
+    const { ratchet, plaintext } = await acceptSetup(prekeys, m.header, m.ratchetMessage, context);
     this.#adopt({ setupId, ratchet, pending: undefined });
     return { plaintext, startedNewSession: true };
   }
 
   /** Tries the states at `indices` in order; the first that decrypts is promoted to current. */
-  async #decryptWith(indices: readonly number[], ratchetMessage: Uint8Array): Promise<Uint8Array> {
+  async #decryptWith(
+    indices: readonly number[],
+    ratchetMessage: Uint8Array,
+    context: Uint8Array | undefined,
+  ): Promise<Uint8Array> {
     let refusal: unknown;
     for (const i of indices) {
       const state = this.#states[i]!;
       let plaintext: Uint8Array;
       try {
-        plaintext = await state.ratchet.decrypt(ratchetMessage);
+        plaintext = await state.ratchet.decrypt(ratchetMessage, context);
       } catch (err) {
         if (!CryptoError.is(err)) throw err;
         // "Not this state's" is expected while trying states; any other refusal is the answer.
