@@ -102,6 +102,26 @@ export function fromBuffer(buf: Buffer): Uint8Array {
   return new Uint8Array(buf);
 }
 
+/**
+ * The advisory-lock keys of these mailboxes, distinct and sorted: two 32-bit FNV-1a hashes (two
+ * offset bases) of each address's UTF-8 bytes joined into one signed 64-bit integer, in decimal
+ * (safe to put in a statement). Not a security hash: two mailboxes sharing a key only serialise
+ * their stores.
+ */
+export function mailboxLockKeys(recipients: readonly string[]): string[] {
+  const keys = new Set<bigint>();
+  for (const recipient of new Set(recipients)) {
+    let h1 = 0x811c9dc5;
+    let h2 = 0x050c5d1f;
+    for (const byte of Buffer.from(recipient, 'utf8')) {
+      h1 = Math.imul(h1 ^ byte, 0x01000193);
+      h2 = Math.imul(h2 ^ byte, 0x01000193);
+    }
+    keys.add(BigInt.asIntN(64, (BigInt(h1 >>> 0) << 32n) | BigInt(h2 >>> 0)));
+  }
+  return [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String);
+}
+
 const CURSOR_PATTERN = /^(0|[1-9][0-9]{0,18})$/;
 
 /**
@@ -219,7 +239,15 @@ export class PostgresMessageStore implements MessageStore {
     }
   }
 
-  /** One transaction storing `batch` (envelopes of one or more senders), results in batch order. */
+  /**
+   * One transaction storing `batch` (envelopes of one or more senders), results in batch order.
+   * Three round trips whatever the batch: BEGIN with the mailbox locks, one statement that checks
+   * duplicates, counts each mailbox and inserts what fits, COMMIT. (It was six: BEGIN, lock,
+   * duplicate check, count, INSERT, COMMIT; each round trip is a wake-up of the relay and of a
+   * PostgreSQL backend, and on a loaded machine those wake-ups, not the work, set the latency.)
+   * The statement runs after the locks were granted, so its snapshot sees every committed store to
+   * those mailboxes (READ COMMITTED takes a snapshot per statement): the quota holds across nodes.
+   */
   private async commit(
     batch: readonly { sender: string; envelope: OutgoingEnvelope }[],
   ): Promise<StoreResult[]> {
@@ -227,80 +255,73 @@ export class PostgresMessageStore implements MessageStore {
     const stop = this.metrics.time('store');
     try {
       const now = this.clock.now();
-      const results = await this.db.transaction(async (sql) => {
-        const recipients = [...new Set(envelopes.map((e) => e.recipient))];
-        // Serialise stores per mailbox (quota), in one global order (no deadlocks).
-        await sql.query(
-          `SELECT pg_advisory_xact_lock(k)
-             FROM (SELECT DISTINCT hashtextextended(r, 0) AS k FROM unnest($1::text[]) AS r ORDER BY 1) AS locks`,
-          [recipients],
-        );
-        const existing = await sql.query<{ recipient: string; message_id: Buffer }>(
-          `SELECT m.recipient, m.message_id
-             FROM usm_mail AS m
-             JOIN unnest($1::text[], $2::bytea[]) AS b(recipient, message_id) USING (recipient, message_id)`,
-          [envelopes.map((e) => e.recipient), envelopes.map((e) => asBuffer(e.messageId))],
-        );
-        const counts = await sql.query<{ recipient: string; n: string }>(
-          `SELECT recipient, count(*) AS n FROM usm_mail WHERE recipient = ANY($1::text[]) GROUP BY recipient`,
-          [recipients],
-        );
-
-        const key = (recipient: string, id: Uint8Array) =>
-          `${recipient}\u0000${asBuffer(id).toString('hex')}`;
-        const seen = new Set(existing.rows.map((r) => key(r.recipient, r.message_id)));
-        const held = new Map(counts.rows.map((r) => [r.recipient, Number(r.n)]));
-        const plan: ('insert' | 'duplicate' | 'rejected')[] = envelopes.map((e) => {
-          const k = key(e.recipient, e.messageId);
-          if (seen.has(k)) return 'duplicate';
-          const n = held.get(e.recipient) ?? 0;
-          if (n >= this.mail.quotaPerRecipient) return 'rejected';
-          seen.add(k);
-          held.set(e.recipient, n + 1);
-          return 'insert';
-        });
-
-        const rows = batch.filter((_, i) => plan[i] === 'insert');
-        const expiries = rows.map(
-          ({ envelope: e }) => new Date(now + Math.min(e.ttlMs ?? this.mail.ttlMs, this.mail.ttlMs)),
-        );
-        const inserted = new Set<string>();
-        if (rows.length > 0) {
-          const ins = await sql.query<{ recipient: string; message_id: Buffer }>(
-            `INSERT INTO usm_mail (recipient, message_id, sender, envelope, created_at, expires_at)
-             SELECT r, m, s, e, $4, x
-               FROM unnest($1::text[], $2::bytea[], $3::text[], $5::bytea[], $6::timestamptz[]) AS b(r, m, s, e, x)
-             ON CONFLICT (recipient, message_id) DO NOTHING
-             RETURNING recipient, message_id`,
+      const expiries = envelopes.map(
+        (e) => new Date(now + Math.min(e.ttlMs ?? this.mail.ttlMs, this.mail.ttlMs)),
+      );
+      const key = (recipient: string, id: Uint8Array) => `${recipient}\u0000${asBuffer(id).toString('hex')}`;
+      // The first occurrence of each (recipient, id) in the batch goes to the statement; a repeat
+      // takes the first one's outcome ('duplicate' when it was stored, as a retry would).
+      const first = new Map<string, number>();
+      envelopes.forEach((e, i) => {
+        const k = key(e.recipient, e.messageId);
+        if (!first.has(k)) first.set(k, i);
+      });
+      const unique = [...first.values()];
+      const outcome = await this.db.transaction(
+        async (sql) => {
+          const { rows } = await sql.query<{ i: number; s: 'stored' | 'rejected' }>(
+            `WITH b AS (
+               SELECT * FROM unnest($1::int[], $2::text[], $3::bytea[], $4::text[], $5::bytea[], $6::timestamptz[])
+                 AS b(i, r, m, s, e, x)),
+             fresh AS (
+               SELECT b.* FROM b
+                WHERE NOT EXISTS (SELECT 1 FROM usm_mail AS u WHERE u.recipient = b.r AND u.message_id = b.m)),
+             held AS (
+               SELECT u.recipient, count(*) AS n FROM usm_mail AS u
+                WHERE u.recipient IN (SELECT DISTINCT r FROM fresh) GROUP BY u.recipient),
+             ranked AS (
+               SELECT fresh.*, coalesce(held.n, 0) + row_number() OVER (PARTITION BY fresh.r ORDER BY fresh.i) AS pos
+                 FROM fresh LEFT JOIN held ON held.recipient = fresh.r),
+             ins AS (
+               INSERT INTO usm_mail (recipient, message_id, sender, envelope, created_at, expires_at)
+               SELECT r, m, s, e, $7::timestamptz, x FROM ranked WHERE pos <= $8::bigint
+               ON CONFLICT (recipient, message_id) DO NOTHING
+               RETURNING recipient, message_id)
+             SELECT ranked.i, 'stored' AS s FROM ranked JOIN ins ON ins.recipient = ranked.r AND ins.message_id = ranked.m
+             UNION ALL
+             SELECT ranked.i, 'rejected' AS s FROM ranked WHERE pos > $8::bigint`,
             [
-              rows.map((r) => r.envelope.recipient),
-              rows.map((r) => asBuffer(r.envelope.messageId)),
-              rows.map((r) => r.sender),
+              unique,
+              unique.map((i) => envelopes[i]?.recipient),
+              unique.map((i) => asBuffer((envelopes[i] as OutgoingEnvelope).messageId)),
+              unique.map((i) => batch[i]?.sender),
+              unique.map((i) => asBuffer((envelopes[i] as OutgoingEnvelope).envelope)),
+              unique.map((i) => expiries[i]),
               new Date(now),
-              rows.map((r) => asBuffer(r.envelope.envelope)),
-              expiries,
+              this.mail.quotaPerRecipient,
             ],
           );
-          for (const r of ins.rows) inserted.add(key(r.recipient, r.message_id));
+          return new Map(rows.map((r) => [r.i, r.s]));
+        },
+        // Serialise stores per mailbox (quota), in one global order (no deadlocks). Sent with the
+        // BEGIN, so the keys are integers computed here, never text in the statement.
+        `SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest('{${mailboxLockKeys(envelopes.map((e) => e.recipient)).join(',')}}'::bigint[]) AS k ORDER BY k) AS locks`,
+      );
+      const results = envelopes.map((e, i): StoreResult => {
+        const base = { recipient: e.recipient, messageId: e.messageId };
+        const firstIndex = first.get(key(e.recipient, e.messageId)) as number;
+        const status = outcome.get(firstIndex);
+        if (status === 'rejected') {
+          return {
+            ...base,
+            status: 'rejected',
+            code: RelayErrorCode.QuotaExceeded,
+            message: M.quotaExceeded(this.mail.quotaPerRecipient),
+          };
         }
-        let row = 0;
-        return envelopes.map((e, i): StoreResult => {
-          const base = { recipient: e.recipient, messageId: e.messageId };
-          if (plan[i] === 'rejected') {
-            return {
-              ...base,
-              status: 'rejected',
-              code: RelayErrorCode.QuotaExceeded,
-              message: M.quotaExceeded(this.mail.quotaPerRecipient),
-            };
-          }
-          if (plan[i] === 'duplicate') return { ...base, status: 'duplicate' };
-          const expiresAt = (expiries[row++] as Date).getTime();
-          // Inserted by a concurrent call between our check and our insert: still a duplicate.
-          return inserted.has(key(e.recipient, e.messageId))
-            ? { ...base, status: 'stored', createdAt: now, expiresAt }
-            : { ...base, status: 'duplicate' };
-        });
+        // Not inserted: already there, or inserted by a concurrent call meanwhile; or a repeat.
+        if (status !== 'stored' || firstIndex !== i) return { ...base, status: 'duplicate' };
+        return { ...base, status: 'stored', createdAt: now, expiresAt: (expiries[i] as Date).getTime() };
       });
       for (const status of ['stored', 'duplicate', 'rejected'] as const) {
         this.metrics.message(status, results.filter((r) => r.status === status).length);
