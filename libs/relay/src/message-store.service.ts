@@ -147,6 +147,14 @@ interface PendingStore {
   reject(err: unknown): void;
 }
 
+/** One ack call waiting for its group delete. */
+interface PendingAck {
+  readonly recipient: string;
+  readonly messageIds: readonly Uint8Array[];
+  resolve(deleted: number): void;
+  reject(err: unknown): void;
+}
+
 interface MailRow {
   seq: string;
   message_id: Buffer;
@@ -169,6 +177,8 @@ export class PostgresMessageStore implements MessageStore {
   private readonly mail: ResolvedRelayOptions['mail'];
   private readonly waiting: PendingStore[] = [];
   private committing = 0;
+  private readonly acking: PendingAck[] = [];
+  private deleting = false;
 
   constructor(
     private readonly db: RelayDatabase,
@@ -381,14 +391,56 @@ export class PostgresMessageStore implements MessageStore {
     }
     messageIds.forEach((id, i) => this.checkMessageId(id, i));
     if (messageIds.length === 0) return 0;
+    return new Promise<number>((resolve, reject) => {
+      this.acking.push({ recipient, messageIds, resolve, reject });
+      this.startAcks();
+    });
+  }
+
+  /**
+   * Group delete, as for stores: one DELETE at a time, carrying every ack waiting when it starts
+   * (an ack is one statement anyway, but at 1,000 msgs/s one per message kept a PostgreSQL backend
+   * waking a thousand times a second beside the group commits).
+   */
+  private startAcks(): void {
+    if (this.deleting || this.acking.length === 0) return;
+    const group = this.acking.splice(0, this.acking.length);
+    this.deleting = true;
+    void this.deleteGroup(group).finally(() => {
+      this.deleting = false;
+      this.startAcks();
+    });
+  }
+
+  private async deleteGroup(group: readonly PendingAck[]): Promise<void> {
     const stop = this.metrics.time('ack');
     try {
-      const { rowCount } = await this.db.query(
-        `DELETE FROM usm_mail WHERE recipient = $1 AND message_id = ANY($2::bytea[])`,
-        [recipient, messageIds.map(asBuffer)],
+      const recipients: string[] = [];
+      const ids: Buffer[] = [];
+      for (const call of group) {
+        for (const id of call.messageIds) {
+          recipients.push(call.recipient);
+          ids.push(asBuffer(id));
+        }
+      }
+      const { rows } = await this.db.query<{ recipient: string; message_id: Buffer }>(
+        `DELETE FROM usm_mail AS m USING unnest($1::text[], $2::bytea[]) AS b(r, id)
+          WHERE m.recipient = b.r AND m.message_id = b.id
+          RETURNING m.recipient, m.message_id`,
+        [recipients, ids],
       );
-      this.metrics.message('acked', rowCount);
-      return rowCount;
+      // Each deleted row counts once, for the first call of its recipient that named it.
+      const deleted = new Set(rows.map((r) => `${r.recipient}\u0000${r.message_id.toString('hex')}`));
+      for (const call of group) {
+        let n = 0;
+        for (const id of call.messageIds) {
+          if (deleted.delete(`${call.recipient}\u0000${asBuffer(id).toString('hex')}`)) n++;
+        }
+        call.resolve(n);
+      }
+      this.metrics.message('acked', rows.length);
+    } catch (err) {
+      for (const call of group) call.reject(err);
     } finally {
       stop();
     }
