@@ -99,18 +99,30 @@ export class RelayDatabase implements Sql {
       throw safeError(err);
     }
     let broken = false;
+    // pg-pool takes its own 'error' listener off a client it hands out, and pg emits 'error' on
+    // a client whose connection dies (the database stopped: ECONNRESET, 57P01), even between or
+    // during our statements. Unheard, that event ends the process; heard, the statement in
+    // flight (or the next one) fails and the connection is discarded on release.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await run(client, first === undefined ? 'BEGIN' : `BEGIN; ${first}`);
       const out = await fn({ query: (text, values) => run(client, text, values) });
       await run(client, 'COMMIT');
       return out;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
+      if (!broken) {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+      }
       throw safeError(err);
     } finally {
       client.release(broken);
+      // A discarded client may still report its dead socket: keep listening, harmlessly.
+      if (!broken) client.off('error', onError);
     }
   }
 }
