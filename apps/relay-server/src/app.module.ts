@@ -26,6 +26,7 @@ export class AppModule {
           identity,
           database: { url: databaseUrl },
           mail: { ttlMs: config.mailTtlMs },
+          cleanup: { cron: config.cleanupCron, batchSize: config.cleanupBatchSize },
           rateLimits: { enabled: config.rateLimits, trustProxy: config.trustProxy },
           socket: { allowedOrigins: config.allowedOrigins },
         }),

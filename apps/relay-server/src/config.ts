@@ -27,6 +27,13 @@ export interface RelayServerConfig {
   readonly allowedOrigins: string[];
   /** MAIL_TTL_SECONDS: how long undelivered mail is kept. @default 2592000 (30 days) */
   readonly mailTtlMs: number;
+  /**
+   * CLEANUP_CRON: when this node deletes expired mail, replay nonces and rate-limit rows (a cron
+   * expression, six fields with seconds or five). Every node may run it at once. @default '0 * * * * *'
+   */
+  readonly cleanupCron: string;
+  /** CLEANUP_BATCH_SIZE: rows one cleanup statement deletes at most. @default 5000 */
+  readonly cleanupBatchSize: number;
   /** RATE_LIMITS: 'on' or 'off' (benchmarks turn them off). @default 'on' */
   readonly rateLimits: boolean;
   /** TRUST_PROXY: 'on' behind exactly one proxy (the last X-Forwarded-For hop is the client). @default 'off' */
@@ -86,6 +93,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RelayServerCon
       .map((o) => o.trim())
       .filter(Boolean),
     mailTtlMs: integer(env, 'MAIL_TTL_SECONDS', 30 * 24 * 3600, 1, 10 * 365 * 24 * 3600) * 1000,
+    cleanupCron: env.CLEANUP_CRON || '0 * * * * *',
+    cleanupBatchSize: integer(env, 'CLEANUP_BATCH_SIZE', 5_000, 1, 1_000_000),
     rateLimits: onOff(env, 'RATE_LIMITS', 'on'),
     trustProxy: onOff(env, 'TRUST_PROXY', 'off'),
     webDemoDir,
