@@ -219,6 +219,17 @@ describe('MessengerClient', () => {
     expect((err as ClientError).relayTimeMs).toBe(relayNow);
   });
 
+  it('with reconnect off, connect() rejects with NOT_CONNECTED when the connection fails (it never stays pending)', async () => {
+    const port = relay.port;
+    await relay.stop(); // nothing listens there any more
+    const a = await open(new MemoryStore(), { relayUrl: `http://127.0.0.1:${port}`, reconnect: false });
+    const err = await a.client.connect().catch((e: unknown) => e);
+    expect(ClientError.is(err, ClientErrorCode.NotConnected)).toBe(true);
+    expect((err as ClientError).message).toMatch(/reconnect is off/);
+    expect(a.client.connected).toBe(false);
+    await relay.start(); // for afterEach
+  });
+
   it('recovers a conversation whose stored session was corrupted (automatic reset on NO_SESSION)', async () => {
     const a = await open();
     const bStore = new MemoryStore();

@@ -329,6 +329,15 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
       onAuthenticated: () => void this.#sync(),
       onStatus: (status) => {
         if (status.state !== 'connected') this.#synced = false;
+        // Without reconnection nothing will try again: a pending connect() fails now.
+        if (status.state === 'disconnected' && options.reconnect === false && status.reason !== 'closed') {
+          this.#settleConnect(
+            new ClientError(
+              ClientErrorCode.NotConnected,
+              `connect: the connection to the relay failed (${status.reason ?? 'dropped'}) and reconnect is off; call connect() again`,
+            ),
+          );
+        }
         this.emit('connection', status);
       },
       onError: (err) => {
@@ -419,7 +428,8 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
    * Connects (and keeps reconnecting with backoff): the handshake with the pinned relay, then
    * prekeys published or topped up, pending mail fetched (every page), and the outbox flushed.
    * Resolves once that first sync is done; rejects with CLOCK_SKEW or HANDSHAKE_FAILED when the
-   * relay refuses us (reconnection goes on; call `close()` to stop), or STORE_CLOSED on close.
+   * relay refuses us (reconnection goes on; call `close()` to stop), NOT_CONNECTED when the
+   * connection fails and `reconnect` is false, or STORE_CLOSED on close.
    */
   connect(): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closedError('connect'));
