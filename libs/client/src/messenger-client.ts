@@ -334,7 +334,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
           this.#settleConnect(
             new ClientError(
               ClientErrorCode.NotConnected,
-              `connect: the connection to the relay failed (${status.reason ?? 'dropped'}) and reconnect is off; call connect() again`,
+              `connect: the connection to the relay failed (${status.reason ?? 'dropped'}) and reconnect is off`,
             ),
           );
         }
