@@ -156,6 +156,8 @@ describe('load: three relay nodes, clients at a fixed rate', () => {
         conversations: report.conversations,
         'conversations out of order': report.outOfOrder,
         'sending phase (s)': Math.round(span / 100) / 10,
+        'target rate (msg/s)': CLIENTS * RATE,
+        // Below the target when the test process (every client's crypto) cannot keep up: a figure.
         'offered rate (msg/s)': Math.round((CLIENTS * (PER_CLIENT - 2) * 1000) / span),
         'last message received after the last send (ms)': t2 - t1,
         'RSS start / middle / end per node (MiB)': nodes
