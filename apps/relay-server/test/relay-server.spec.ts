@@ -39,32 +39,23 @@ import { REPO_ROOT, run } from '../../../test/support/pack.js';
 import { usePostgres } from '../../../test/support/postgres.js';
 import { ok, openSession, relayKeyFromHex } from '../../../test/support/relay-session.js';
 import { freePort } from '../../../test/support/embedded-postgres.js';
+import {
+  RELAY_APP_BUILD_TIMEOUT_MS,
+  RELAY_APP_MAIN,
+  RELAY_APP_VARIABLES,
+  RELAY_APP_WORKSPACES,
+} from '../../../test/support/relay-app.js';
 
 await ready();
 
-const MAIN = join(REPO_ROOT, 'apps', 'relay-server', 'dist', 'main.js');
+const MAIN = RELAY_APP_MAIN;
 /** What `npm start` builds before it runs the app (the web demo and client are not needed here). */
-const BUILD_ORDER = ['libs/crypto', 'libs/protocol', 'libs/relay', 'apps/relay-server'];
-const BUILD_TIMEOUT_MS = 300_000;
+const BUILD_ORDER = RELAY_APP_WORKSPACES;
+const BUILD_TIMEOUT_MS = RELAY_APP_BUILD_TIMEOUT_MS;
 /** A hang guard, not a timing assertion: start-up includes initdb on a fresh DATA_DIR. */
 const START_DEADLINE_MS = 90_000;
 /** Every variable the app reads (config.ts): the child gets only what a test sets. */
-const CONFIG_VARIABLES = [
-  'PORT',
-  'HOST',
-  'DATABASE_URL',
-  'EMBEDDED_PG_PORT',
-  'DATA_DIR',
-  'RELAY_IDENTITY_FILE',
-  'LOG_LEVEL',
-  'ALLOWED_ORIGINS',
-  'MAIL_TTL_SECONDS',
-  'CLEANUP_CRON',
-  'CLEANUP_BATCH_SIZE',
-  'RATE_LIMITS',
-  'TRUST_PROXY',
-  'WEB_DEMO_DIR',
-];
+const CONFIG_VARIABLES = RELAY_APP_VARIABLES;
 
 /** Resolves with the error code of a TCP connect to 127.0.0.1:port ('connected' when it answers). */
 function tcpProbe(port: number): Promise<string> {

