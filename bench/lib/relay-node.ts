@@ -7,34 +7,15 @@
  * bench's clients pin, and runs with RATE_LIMITS=off and LOG_LEVEL=warn.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type IdentityKeyPair, generateIdentityKeyPair, ready } from '@usm/crypto';
+import { RELAY_APP_MAIN, RELAY_APP_WORKSPACES, relayAppIsStale } from '../../test/support/relay-app.js';
 import { type Child, GC_HOOK, startChild } from './children.js';
 import { ROOT } from './results.js';
 
-const MAIN = join(ROOT, 'apps/relay-server/dist/main.js');
-/** What the built relay is made of (libs/client is not: the relay does not import it). */
-const SOURCES = [
-  'libs/crypto/src',
-  'libs/protocol/src',
-  'libs/relay/src',
-  'migrations',
-  'apps/relay-server/src',
-];
-const WORKSPACES = ['libs/crypto', 'libs/protocol', 'libs/relay', 'apps/relay-server'];
-
-function newest(dir: string): number {
-  let t = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) t = Math.max(t, newest(path));
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts'))
-      t = Math.max(t, statSync(path).mtimeMs);
-  }
-  return t;
-}
+const MAIN = RELAY_APP_MAIN;
 
 let built = false;
 
@@ -45,9 +26,8 @@ let built = false;
 export function ensureRelayBuilt(): boolean {
   if (built) return false;
   built = true;
-  const stale = !existsSync(MAIN) || SOURCES.some((dir) => newest(join(ROOT, dir)) > statSync(MAIN).mtimeMs);
-  if (!stale) return false;
-  for (const workspace of WORKSPACES) {
+  if (!relayAppIsStale()) return false;
+  for (const workspace of RELAY_APP_WORKSPACES) {
     execFileSync('npm', ['run', 'build', '-w', workspace], {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'inherit'],
