@@ -20,8 +20,8 @@
  * - Errors: RelayExceptionFilter, one reply shape.
  *
  * Sends are acknowledged only after the store's transaction committed; then the mail is pushed to
- * `mailboxRoom(recipient)`, which reaches the recipient's sockets on every node through the
- * adapter. On shutdown the gateway refuses new sends (UNAVAILABLE), waits for the handlers in
+ * `mailboxRoom(recipient)`: on this node when the recipient has a socket here, otherwise on the
+ * other nodes through the adapter. On shutdown the gateway refuses new sends (UNAVAILABLE), waits for the handlers in
  * flight, then closes its sockets.
  */
 import {
@@ -635,28 +635,32 @@ export class RelayGateway
   }
 
   /**
-   * Emits each recipient's new mail to its mailbox room, on every node. This node's sockets get it
-   * at once; the adapter carries it to the sockets of the other nodes, and only when there are
-   * other nodes. (socket.io's cluster adapter delivers locally only after its publish resolved,
-   * and the PostgreSQL adapter publishes binary as a socket_io_attachments row plus a NOTIFY: two
-   * more queries, queued on the pool behind the stores, in front of every local push, even on a
-   * single node.) The remote emit excludes the sockets served here, so none gets it twice.
+   * Emits each recipient's new mail to its mailbox room. This node's sockets get it at once; the
+   * adapter carries it to other nodes only for a recipient with no socket here, and only when there
+   * are other nodes. (socket.io's cluster adapter delivers locally only after its publish resolved,
+   * and the PostgreSQL adapter publishes binary as a socket_io_attachments row plus a NOTIFY that
+   * every other node reads back: three statements per push, queued on the pool behind the stores.)
+   * An address has one device (docs/protocol.md, Addresses), so a recipient served here is
+   * normally served nowhere else; a second socket of the same identity on another node (a
+   * reconnect racing the old socket's close) gets that mail from its `fetch`, as any client does
+   * on connect: the mail stays stored until acked.
    */
   private push(pushes: Map<string, MailItem[]>): void {
     const server = this.server;
     if (!server) return;
     const adapter = server.of('/').adapter;
-    const remote: { room: string; served: string[]; mail: MailItem[] }[] = [];
+    const remote: { room: string; mail: MailItem[] }[] = [];
     for (const [recipient, mail] of pushes) {
       const room = mailboxRoom(recipient as AddressString);
-      server.local.to(room).emit('mail', { mail });
-      remote.push({ room, served: [...(adapter.rooms.get(room) ?? [])], mail });
+      if ((adapter.rooms.get(room)?.size ?? 0) > 0) server.local.to(room).emit('mail', { mail });
+      else remote.push({ room, mail });
       this.metrics.message('delivered', mail.length);
     }
+    if (remote.length === 0) return;
     // The heartbeat adapter knows the other nodes (a new node announces itself as it starts).
     void adapter.serverCount().then((nodes) => {
       if (nodes <= 1) return;
-      for (const { room, served, mail } of remote) server.to(room).except(served).emit('mail', { mail });
+      for (const { room, mail } of remote) server.to(room).emit('mail', { mail });
     });
   }
 
