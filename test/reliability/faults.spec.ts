@@ -99,6 +99,22 @@ const OUTBOX_WAVE = 500;
 const draws = (p: Party) => p.timeline.filter((e) => e.kind === 'draw').length;
 
 /**
+ * Cuts the party off hard (existing connections reset, new ones refused) until its client has
+ * drawn PARTITION_ATTEMPTS reconnect delays, then lets it through again.
+ */
+async function resetUntilRetried(proxy: TcpProxy, party: Party, who: string): Promise<void> {
+  proxy.refuse(true);
+  proxy.reset();
+  await until(
+    `${who} to try reconnecting ${PARTITION_ATTEMPTS} times`,
+    () => draws(party) >= PARTITION_ATTEMPTS,
+    60_000,
+  );
+  proxy.refuse(false);
+  proxy.heal();
+}
+
+/**
  * A proxy frame filter that drops every second socket.io ack the relay writes for a `send`
  * event, per connection. Client frames `45<n>-<id>["send",...` (a BINARY_EVENT with n envelopes)
  * name the ack ids; server frames `43<id>[...` or `46<n>-<id>[...` are the acks.
@@ -437,15 +453,7 @@ describe('faults: three relay nodes (child processes) on one PostgreSQL', () => 
       }
       const heldWhileBlackholed = b.messages.length;
       const stillUp = b.client.connected;
-      proxy.refuse(true);
-      proxy.reset();
-      await until(
-        'the partitioned client to try reconnecting 5 times',
-        () => draws(b) >= PARTITION_ATTEMPTS,
-        60_000,
-      );
-      proxy.refuse(false);
-      proxy.heal();
+      await resetUntilRetried(proxy, b, 'the partitioned client');
       await until('every message', () => b.messages.length >= N + 1, 120_000);
       await until(
         'usm_mail empty',
@@ -534,15 +542,7 @@ describe('faults: three relay nodes (child processes) on one PostgreSQL', () => 
       }
       if (!partitioned) proxy.blackhole();
       const ackedBeforeReset = acked;
-      proxy.refuse(true);
-      proxy.reset();
-      await until(
-        'the partitioned sender to try reconnecting 5 times',
-        () => draws(c) >= PARTITION_ATTEMPTS,
-        60_000,
-      );
-      proxy.refuse(false);
-      proxy.heal();
+      await resetUntilRetried(proxy, c, 'the partitioned sender');
       await settle('the sends', sends);
       await until('every message', () => d.messages.length >= N, 120_000);
       await until(
