@@ -6,7 +6,8 @@
  * Guarantees of the PostgreSQL implementation:
  * - store is idempotent on (recipient, message id): a retried send never duplicates;
  * - one store call is one transaction; a recipient's quota holds under concurrent stores (a
- *   transaction-scoped advisory lock per recipient serialises stores to the same mailbox);
+ *   transaction-scoped advisory lock per recipient serialises stores to the same mailbox, taken
+ *   in the `usm_store_mail` function the migrations install);
  * - fetch pages oldest first on a stable cursor (a bigint sequence, not a timestamp);
  * - ack deletes only the calling recipient's rows;
  * - expired mail is never returned, and is deleted by the cleanup job.
@@ -135,7 +136,7 @@ export const STORE_COMMITS_IN_FLIGHT = 1;
 
 /**
  * Most envelopes in one group commit: bounds one transaction's locks and statement size, while a
- * commit's fixed cost (BEGIN, lock, checks, COMMIT) is shared by hundreds of messages under load.
+ * commit's fixed cost (a round trip, the locks, the checks) is shared by hundreds of messages under load.
  */
 export const STORE_GROUP_COMMIT_MAX = 1_000;
 
@@ -250,13 +251,13 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   /**
-   * One transaction storing `batch` (envelopes of one or more senders), results in batch order.
-   * Three round trips whatever the batch: BEGIN with the mailbox locks, one statement that checks
-   * duplicates, counts each mailbox and inserts what fits, COMMIT. (It was six: BEGIN, lock,
-   * duplicate check, count, INSERT, COMMIT; each round trip is a wake-up of the relay and of a
-   * PostgreSQL backend, and on a loaded machine those wake-ups, not the work, set the latency.)
-   * The statement runs after the locks were granted, so its snapshot sees every committed store to
-   * those mailboxes (READ COMMITTED takes a snapshot per statement): the quota holds across nodes.
+   * One transaction storing `batch` (envelopes of one or more senders), results in batch order:
+   * one call of the `usm_store_mail` function (migrations/1795800000000-store-mail-function.ts),
+   * which is its own transaction and one round trip. It locks the batch's mailboxes, then checks
+   * duplicates, counts each mailbox and inserts what fits in one query that sees every store
+   * committed before the locks were granted: the quota holds across nodes. (It was three round
+   * trips, BEGIN with the locks, the statement, COMMIT, and before that six; each is a wake-up of
+   * the relay and of a PostgreSQL backend, and those wake-ups, not the work, set the latency.)
    */
   private async commit(
     batch: readonly { sender: string; envelope: OutgoingEnvelope }[],
@@ -277,46 +278,21 @@ export class PostgresMessageStore implements MessageStore {
         if (!first.has(k)) first.set(k, i);
       });
       const unique = [...first.values()];
-      const outcome = await this.db.transaction(
-        async (sql) => {
-          const { rows } = await sql.query<{ i: number; s: 'stored' | 'rejected' }>(
-            `WITH b AS (
-               SELECT * FROM unnest($1::int[], $2::text[], $3::bytea[], $4::text[], $5::bytea[], $6::timestamptz[])
-                 AS b(i, r, m, s, e, x)),
-             fresh AS (
-               SELECT b.* FROM b
-                WHERE NOT EXISTS (SELECT 1 FROM usm_mail AS u WHERE u.recipient = b.r AND u.message_id = b.m)),
-             held AS (
-               SELECT u.recipient, count(*) AS n FROM usm_mail AS u
-                WHERE u.recipient IN (SELECT DISTINCT r FROM fresh) GROUP BY u.recipient),
-             ranked AS (
-               SELECT fresh.*, coalesce(held.n, 0) + row_number() OVER (PARTITION BY fresh.r ORDER BY fresh.i) AS pos
-                 FROM fresh LEFT JOIN held ON held.recipient = fresh.r),
-             ins AS (
-               INSERT INTO usm_mail (recipient, message_id, sender, envelope, created_at, expires_at)
-               SELECT r, m, s, e, $7::timestamptz, x FROM ranked WHERE pos <= $8::bigint
-               ON CONFLICT (recipient, message_id) DO NOTHING
-               RETURNING recipient, message_id)
-             SELECT ranked.i, 'stored' AS s FROM ranked JOIN ins ON ins.recipient = ranked.r AND ins.message_id = ranked.m
-             UNION ALL
-             SELECT ranked.i, 'rejected' AS s FROM ranked WHERE pos > $8::bigint`,
-            [
-              unique,
-              unique.map((i) => envelopes[i]?.recipient),
-              unique.map((i) => asBuffer((envelopes[i] as OutgoingEnvelope).messageId)),
-              unique.map((i) => batch[i]?.sender),
-              unique.map((i) => asBuffer((envelopes[i] as OutgoingEnvelope).envelope)),
-              unique.map((i) => expiries[i]),
-              new Date(now),
-              this.mail.quotaPerRecipient,
-            ],
-          );
-          return new Map(rows.map((r) => [r.i, r.s]));
-        },
-        // Serialise stores per mailbox (quota), in one global order (no deadlocks). Sent with the
-        // BEGIN, so the keys are integers computed here, never text in the statement.
-        `SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest('{${mailboxLockKeys(envelopes.map((e) => e.recipient)).join(',')}}'::bigint[]) AS k ORDER BY k) AS locks`,
+      const { rows } = await this.db.query<{ idx: number; outcome: 'stored' | 'rejected' }>(
+        'SELECT idx, outcome FROM usm_store_mail($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+        [
+          mailboxLockKeys(envelopes.map((e) => e.recipient)),
+          unique,
+          unique.map((i) => envelopes[i]?.recipient),
+          unique.map((i) => asBuffer((envelopes[i] as OutgoingEnvelope).messageId)),
+          unique.map((i) => batch[i]?.sender),
+          unique.map((i) => asBuffer((envelopes[i] as OutgoingEnvelope).envelope)),
+          unique.map((i) => expiries[i]),
+          new Date(now),
+          this.mail.quotaPerRecipient,
+        ],
       );
+      const outcome = new Map(rows.map((r) => [r.idx, r.outcome]));
       const results = envelopes.map((e, i): StoreResult => {
         const base = { recipient: e.recipient, messageId: e.messageId };
         const firstIndex = first.get(key(e.recipient, e.messageId)) as number;

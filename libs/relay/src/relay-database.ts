@@ -85,13 +85,8 @@ export class RelayDatabase implements Sql {
     return run<R>(this.pool, text, values);
   }
 
-  /**
-   * Runs `fn` in one transaction on one connection; rolls back when it throws.
-   *
-   * `first`, a statement WITHOUT parameters (it goes over the simple query protocol, which takes
-   * none), is sent with the BEGIN in one round trip: e.g. the transaction's advisory locks.
-   */
-  async transaction<T>(fn: (sql: Sql) => Promise<T>, first?: string): Promise<T> {
+  /** Runs `fn` in one transaction on one connection; rolls back when it throws. */
+  async transaction<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -108,7 +103,7 @@ export class RelayDatabase implements Sql {
     };
     client.on('error', onError);
     try {
-      await run(client, first === undefined ? 'BEGIN' : `BEGIN; ${first}`);
+      await run(client, 'BEGIN');
       const out = await fn({ query: (text, values) => run(client, text, values) });
       await run(client, 'COMMIT');
       return out;

@@ -8,7 +8,11 @@ describe('relay migrations', () => {
     const [a, b] = await Promise.all([pg.dataSource(), pg.dataSource()]);
     const applied = await Promise.all([runRelayMigrations(a), runRelayMigrations(b)]);
     // Exactly one of the two nodes applied the migration; the other found it done.
-    expect(applied.flat()).toEqual(['RelayInitialSchema1795600000000', 'SocketIoAttachments1795700000000']);
+    expect(applied.flat()).toEqual([
+      'RelayInitialSchema1795600000000',
+      'SocketIoAttachments1795700000000',
+      'StoreMailFunction1795800000000',
+    ]);
     await runMigrations(a);
 
     const c = await pg.client();
@@ -25,6 +29,10 @@ describe('relay migrations', () => {
       'usm_replay_nonces',
     ]);
     const history = await c.query(`SELECT name FROM usm_migrations`);
-    expect(history.rowCount).toBe(2);
+    expect(history.rowCount).toBe(3);
+    const functions = await c.query<{ proname: string }>(
+      `SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace ORDER BY proname`,
+    );
+    expect(functions.rows.map((r) => r.proname)).toEqual(['usm_store_mail']);
   });
 });

@@ -1,0 +1,65 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+/**
+ * `usm_store_mail`: one group commit of the message store as one statement, so a send costs one
+ * round trip to PostgreSQL instead of three (BEGIN with the mailbox locks, the insert, COMMIT).
+ * Called as `SELECT idx, outcome FROM usm_store_mail(...)` outside any explicit transaction, the
+ * call is its own transaction: its advisory locks are held until it commits.
+ *
+ * What it does, in order:
+ * 1. Takes the transaction-scoped advisory lock of every mailbox in the batch, in ascending key
+ *    order (one global order: no deadlocks between nodes). Stores to one mailbox are serialised,
+ *    so its quota holds across nodes.
+ * 2. One query, run after the locks were granted: a VOLATILE PL/pgSQL function takes a new
+ *    snapshot for each query it runs (PostgreSQL manual, "Function Volatility Categories"), so in
+ *    READ COMMITTED this query sees every store that committed before the locks were granted.
+ *    It skips envelopes already stored (same recipient and message id), counts each mailbox,
+ *    inserts what fits under the quota in batch order, and returns one row per envelope:
+ *    'stored' or 'rejected' (over quota). An envelope with neither was a duplicate.
+ *
+ * The parameters are parallel arrays, one element per envelope (`p_i` the caller's index); the
+ * function stores nothing but what it is given: ciphertext and relay-stamped metadata.
+ */
+export class StoreMailFunction1795800000000 implements MigrationInterface {
+  name = 'StoreMailFunction1795800000000';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`
+      CREATE FUNCTION usm_store_mail(
+        p_locks bigint[], p_i int[], p_recipient text[], p_message_id bytea[], p_sender text[],
+        p_envelope bytea[], p_expires_at timestamptz[], p_created_at timestamptz, p_quota bigint)
+      RETURNS TABLE (idx int, outcome text)
+      LANGUAGE plpgsql VOLATILE AS $fn$
+      BEGIN
+        PERFORM pg_advisory_xact_lock(k) FROM unnest(p_locks) AS k ORDER BY k;
+        RETURN QUERY
+        WITH b AS (
+               SELECT * FROM unnest(p_i, p_recipient, p_message_id, p_sender, p_envelope, p_expires_at)
+                 AS b(i, r, m, s, e, x)),
+             fresh AS (
+               SELECT b.* FROM b
+                WHERE NOT EXISTS (SELECT 1 FROM usm_mail AS u WHERE u.recipient = b.r AND u.message_id = b.m)),
+             held AS (
+               SELECT u.recipient, count(*) AS n FROM usm_mail AS u
+                WHERE u.recipient IN (SELECT DISTINCT r FROM fresh) GROUP BY u.recipient),
+             ranked AS (
+               SELECT fresh.*, coalesce(held.n, 0) + row_number() OVER (PARTITION BY fresh.r ORDER BY fresh.i) AS pos
+                 FROM fresh LEFT JOIN held ON held.recipient = fresh.r),
+             ins AS (
+               INSERT INTO usm_mail AS u (recipient, message_id, sender, envelope, created_at, expires_at)
+               SELECT r, m, s, e, p_created_at, x FROM ranked WHERE pos <= p_quota
+               ON CONFLICT (recipient, message_id) DO NOTHING
+               RETURNING u.recipient, u.message_id)
+        SELECT ranked.i, 'stored'::text FROM ranked JOIN ins ON ins.recipient = ranked.r AND ins.message_id = ranked.m
+        UNION ALL
+        SELECT ranked.i, 'rejected'::text FROM ranked WHERE pos > p_quota;
+      END
+      $fn$`);
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(
+      `DROP FUNCTION IF EXISTS usm_store_mail(bigint[], int[], text[], bytea[], text[], bytea[], timestamptz[], timestamptz, bigint)`,
+    );
+  }
+}
