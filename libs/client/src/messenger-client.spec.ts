@@ -330,6 +330,30 @@ describe('MessengerClient', () => {
     expect((await b.store.list('inbox/')).length).toBe(0);
   });
 
+  it('reports receipts to a `delivered` listener with no `message` listener, also behind a message held for one', async () => {
+    const a = await open(new MemoryStore(), {}, false); // listens for `delivered` only
+    const b = await open();
+    await Promise.all([a.client.connect(), b.client.connect()]);
+    const first = await a.client.send(b.client.address, 'first');
+    await until('receipt for the first', () => a.delivered.includes(first.id));
+
+    // B's reply waits in A's inbox (no `message` listener); the receipt for A's next message is
+    // numbered after it, and still reaches A's `delivered` listener.
+    await b.client.send(a.client.address, 'reply');
+    await until('the reply acked', () => relay.mailCount(a.client.address) === 0);
+    const second = await a.client.send(b.client.address, 'second');
+    await until('receipt for the second', () => a.delivered.includes(second.id));
+    expect(a.messages).toEqual([]);
+    expect((await a.store.list('inbox/')).length).toBe(1);
+
+    a.client.on('message', (m) => void a.messages.push(m));
+    await until('the reply', () => a.messages.length === 1);
+    expect(texts(a)).toEqual(['reply']);
+    await until('inbox emptied', async () => (await a.store.list('inbox/')).length === 0);
+    expect(a.delivered).toEqual([first.id, second.id]);
+    expect([...a.errors, ...b.errors]).toEqual([]);
+  });
+
   it('refuses a bundle whose signed prekey signature was forged (PROTOCOL_VIOLATION, nothing queued), and a peer without prekeys (RELAY_ERROR)', async () => {
     const a = await open();
     const b = await open();

@@ -532,7 +532,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
   }
 
   protected override listenerAdded(event: keyof MessengerClientEvents): void {
-    if (event !== 'message') return;
+    if (event !== 'message' && event !== 'delivered') return;
     for (const conv of this.#conversations.values()) void this.#deliver(conv);
   }
 
@@ -1204,13 +1204,29 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     void this.#deliver(conv);
   }
 
-  /** Hands released entries to the app in order; deletes each entry after its handlers returned. */
+  /**
+   * The released entry to hand over next, if any. With a `message` listener: the queue's head,
+   * whatever its kind (messages and receipts in order; a receipt with no `delivered` listener is
+   * simply consumed). Without one, messages wait in the inbox for a listener, but receipts do
+   * not wait behind them: with a `delivered` listener the first receipt in the queue goes next.
+   * With neither listener nothing goes (a receipt restored by `open` waits for the app's listeners).
+   */
+  #nextToDeliver(conv: Conversation): Released<InboxEntry> | undefined {
+    if (this.listenerCount('message') > 0) return conv.queue[0];
+    if (this.listenerCount('delivered') > 0) return conv.queue.find((r) => r.item.kind === 'receipt');
+    return undefined;
+  }
+
+  /**
+   * Hands released entries to the app (messages in order, see `#nextToDeliver`); deletes each
+   * entry after its handlers returned.
+   */
   async #deliver(conv: Conversation): Promise<void> {
     if (conv.delivering) return;
     conv.delivering = true;
     try {
-      while (!this.#closed && conv.queue.length > 0 && this.listenerCount('message') > 0) {
-        const r = conv.queue[0]!;
+      let r: Released<InboxEntry> | undefined;
+      while (!this.#closed && (r = this.#nextToDeliver(conv)) !== undefined) {
         const e = r.item;
         let errors: unknown[] = [];
         if (e.kind === 'receipt') {
@@ -1257,7 +1273,8 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
           ],
           delete: [inboxKey(conv.peer, e.sequence, e.id)],
         });
-        conv.queue.shift();
+        const at = conv.queue.indexOf(r);
+        if (at >= 0) conv.queue.splice(at, 1);
         if (e.kind !== 'receipt') this.#scheduleReceipts(conv.peer);
       }
     } catch (err) {
