@@ -108,6 +108,8 @@ describe('zero knowledge: the relay never holds a plaintext', () => {
       return client;
     };
     const alice = await open(new MemoryStore());
+    const receipts = new Set<string>();
+    alice.on('delivered', ({ id }) => void receipts.add(id)); // Alice listens for receipts only
     const bobStore = new MemoryStore();
     const bob = await open(bobStore);
     const bobAddress = bob.address;
@@ -138,7 +140,8 @@ describe('zero knowledge: the relay never holds a plaintext', () => {
     expect(idsFound.length).toBe(ids.length);
     expect(scan(whileStored)).toBe(0);
 
-    // Bob comes back and reads everything (his acks delete the mail, his receipts flow back).
+    // Bob comes back on the same store and reads everything; his acks delete the mail and his
+    // encrypted receipts reach Alice's `delivered` listener (they pass the relay's store too).
     const bobAgain = await open(bobStore);
     const got: IncomingMessage[] = [];
     bobAgain.on('message', (m) => void got.push(m));
@@ -148,6 +151,8 @@ describe('zero knowledge: the relay never holds a plaintext', () => {
       ...texts,
       `binary plaintext ${marker}`,
     ]);
+    await until("Alice gets Bob's receipts", () => receipts.size === ids.length);
+    expect([...receipts].sort()).toEqual([...ids].sort());
     expect(scan(await databaseText())).toBe(0);
     expect(logger.lines.length).toBeGreaterThan(0);
     expect(scan(logger.lines.join('\n').toLowerCase())).toBe(0);
