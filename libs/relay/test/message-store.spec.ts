@@ -125,6 +125,58 @@ describe('PostgresMessageStore', () => {
     expect(again.map((r) => r.status)).toEqual(['stored', 'rejected', 'duplicate']);
   });
 
+  it('overlaps group commits only on disjoint mailboxes, and keeps each mailbox in call order', async () => {
+    // A store whose every statement is watched: which mailboxes each store statement carries and
+    // which are in flight at the same time.
+    const roomy = kit(ds, pg.url, { mail: { quotaPerRecipient: 10_000, maxPage: 100 } });
+    let inFlight: string[][] = [];
+    let mostAtOnce = 0;
+    const shared: string[] = [];
+    const db = Object.create(roomy.db) as typeof roomy.db;
+    db.query = async (text, values) => {
+      if (!text.includes('usm_store_mail')) return roomy.db.query(text, values);
+      const mine = values?.[2] as string[];
+      for (const other of inFlight) shared.push(...mine.filter((m) => other.includes(m)));
+      inFlight = [...inFlight, mine];
+      mostAtOnce = Math.max(mostAtOnce, inFlight.length);
+      try {
+        return await roomy.db.query(text, values);
+      } finally {
+        inFlight = inFlight.filter((x) => x !== mine);
+      }
+    };
+    const watched = new PostgresMessageStore(db, roomy.options, roomy.clock, roomy.metrics);
+    const mailboxes = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'].map((m) => address(`order-${m}`));
+    // 300 concurrent calls, each to one to three mailboxes; the envelope names the call.
+    let seed = 7;
+    const pick = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) % mailboxes.length;
+    const calls = Array.from({ length: 300 }, (_, i) => {
+      const to = [...new Set([pick(), pick(), pick()].slice(0, 1 + (i % 3)))].map(
+        (j) => mailboxes[j] as string,
+      );
+      return to.map((recipient) => env(recipient, String(i)));
+    });
+    const results = await Promise.all(calls.map((envelopes) => watched.store(address('s'), envelopes)));
+    expect(results.flat().every((r) => r.status === 'stored')).toBe(true);
+
+    expect(shared).toEqual([]);
+    expect(mostAtOnce).toBeGreaterThan(1);
+    for (const mailbox of mailboxes) {
+      const expected = calls.flatMap((envelopes, i) =>
+        envelopes.some((e) => e.recipient === mailbox) ? [i] : [],
+      );
+      const got: number[] = [];
+      let cursor: string | null = null;
+      for (;;) {
+        const page = await watched.fetch(mailbox, cursor, 100);
+        got.push(...page.messages.map((m) => Number(new TextDecoder().decode(m.envelope))));
+        cursor = page.cursor;
+        if (!page.hasMore) break;
+      }
+      expect(got).toEqual(expected);
+    }
+  });
+
   it('hides expired mail from fetch and pendingCount (injected clock, no sleeping)', async () => {
     const bob = address('bob');
     await store.store(address('alice'), [{ ...env(bob, 'short'), ttlMs: 60_000 }, env(bob, 'long')]);
