@@ -15,7 +15,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *    READ COMMITTED this query sees every store that committed before the locks were granted.
  *    It skips envelopes already stored (same recipient and message id), counts each mailbox,
  *    inserts what fits under the quota in batch order, and returns one row per envelope:
- *    'stored' or 'rejected' (over quota). An envelope with neither was a duplicate.
+ *    'stored' with the row's `seq` (its fetch cursor), or 'rejected' (over quota). An envelope
+ *    with neither was a duplicate.
  *
  * The parameters are parallel arrays, one element per envelope (`p_i` the caller's index); the
  * function stores nothing but what it is given: ciphertext and relay-stamped metadata.
@@ -28,7 +29,7 @@ export class StoreMailFunction1795800000000 implements MigrationInterface {
       CREATE FUNCTION usm_store_mail(
         p_locks bigint[], p_i int[], p_recipient text[], p_message_id bytea[], p_sender text[],
         p_envelope bytea[], p_expires_at timestamptz[], p_created_at timestamptz, p_quota bigint)
-      RETURNS TABLE (idx int, outcome text)
+      RETURNS TABLE (idx int, outcome text, seq bigint)
       LANGUAGE plpgsql VOLATILE AS $fn$
       BEGIN
         PERFORM pg_advisory_xact_lock(k) FROM unnest(p_locks) AS k ORDER BY k;
@@ -49,10 +50,10 @@ export class StoreMailFunction1795800000000 implements MigrationInterface {
                INSERT INTO usm_mail AS u (recipient, message_id, sender, envelope, created_at, expires_at)
                SELECT r, m, s, e, p_created_at, x FROM ranked WHERE pos <= p_quota
                ON CONFLICT (recipient, message_id) DO NOTHING
-               RETURNING u.recipient, u.message_id)
-        SELECT ranked.i, 'stored'::text FROM ranked JOIN ins ON ins.recipient = ranked.r AND ins.message_id = ranked.m
+               RETURNING u.recipient, u.message_id, u.seq)
+        SELECT ranked.i, 'stored'::text, ins.seq FROM ranked JOIN ins ON ins.recipient = ranked.r AND ins.message_id = ranked.m
         UNION ALL
-        SELECT ranked.i, 'rejected'::text FROM ranked WHERE pos > p_quota;
+        SELECT ranked.i, 'rejected'::text, NULL::bigint FROM ranked WHERE pos > p_quota;
       END
       $fn$`);
   }

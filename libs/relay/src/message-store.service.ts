@@ -39,6 +39,8 @@ export type StoreResult =
       recipient: string;
       messageId: Uint8Array;
       status: 'stored';
+      /** The stored message's position in its recipient's mailbox (as `fetch` reports it). */
+      cursor: string;
       /** The relay's receive time (epoch ms), as `fetch` reports it in `createdAt`. */
       createdAt: number;
       expiresAt: number;
@@ -85,6 +87,17 @@ export interface MessageStore {
   ack(recipient: string, messageIds: readonly Uint8Array[]): Promise<number>;
   /** Unexpired messages waiting for `recipient`. */
   pendingCount(recipient: string): Promise<number>;
+  /**
+   * The unexpired messages of these recipients still stored at these cursors (of `store`
+   * results), in cursor order: what a node reads to push mail another node stored. Acked or
+   * expired ones are simply absent.
+   */
+  read(recipients: readonly string[], cursors: readonly string[]): Promise<AddressedMessage[]>;
+}
+
+/** A stored message with its recipient, as `read` returns it. */
+export interface AddressedMessage extends StoredMessage {
+  recipient: string;
 }
 
 /** DI token of the MessageStore. */
@@ -124,6 +137,17 @@ export function mailboxLockKeys(recipients: readonly string[]): string[] {
 }
 
 const CURSOR_PATTERN = /^(0|[1-9][0-9]{0,18})$/;
+
+function storedMessage(r: MailRow): StoredMessage {
+  return {
+    cursor: r.seq,
+    messageId: fromBuffer(r.message_id),
+    sender: r.sender,
+    envelope: fromBuffer(r.envelope),
+    createdAt: r.created_at.getTime(),
+    expiresAt: r.expires_at.getTime(),
+  };
+}
 
 /**
  * Group commits running at once, at most. Two groups never share a mailbox: a group commit locks
@@ -296,8 +320,8 @@ export class PostgresMessageStore implements MessageStore {
         if (!first.has(k)) first.set(k, i);
       });
       const unique = [...first.values()];
-      const { rows } = await this.db.query<{ idx: number; outcome: 'stored' | 'rejected' }>(
-        'SELECT idx, outcome FROM usm_store_mail($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+      const { rows } = await this.db.query<{ idx: number; outcome: 'stored' | 'rejected'; seq: string }>(
+        'SELECT idx, outcome, seq::text AS seq FROM usm_store_mail($1, $2, $3, $4, $5, $6, $7, $8, $9)',
         [
           mailboxLockKeys(envelopes.map((e) => e.recipient)),
           unique,
@@ -310,11 +334,12 @@ export class PostgresMessageStore implements MessageStore {
           this.mail.quotaPerRecipient,
         ],
       );
-      const outcome = new Map(rows.map((r) => [r.idx, r.outcome]));
+      const outcome = new Map(rows.map((r) => [r.idx, r]));
       const results = envelopes.map((e, i): StoreResult => {
         const base = { recipient: e.recipient, messageId: e.messageId };
         const firstIndex = first.get(key(e.recipient, e.messageId)) as number;
-        const status = outcome.get(firstIndex);
+        const row = outcome.get(firstIndex);
+        const status = row?.outcome;
         if (status === 'rejected') {
           return {
             ...base,
@@ -325,7 +350,13 @@ export class PostgresMessageStore implements MessageStore {
         }
         // Not inserted: already there, or inserted by a concurrent call meanwhile; or a repeat.
         if (status !== 'stored' || firstIndex !== i) return { ...base, status: 'duplicate' };
-        return { ...base, status: 'stored', createdAt: now, expiresAt: (expiries[i] as Date).getTime() };
+        return {
+          ...base,
+          status: 'stored',
+          cursor: (row as { seq: string }).seq,
+          createdAt: now,
+          expiresAt: (expiries[i] as Date).getTime(),
+        };
       });
       for (const status of ['stored', 'duplicate', 'rejected'] as const) {
         this.metrics.message(status, results.filter((r) => r.status === status).length);
@@ -359,14 +390,7 @@ export class PostgresMessageStore implements MessageStore {
       );
       const page = rows.slice(0, n);
       return {
-        messages: page.map((r) => ({
-          cursor: r.seq,
-          messageId: fromBuffer(r.message_id),
-          sender: r.sender,
-          envelope: fromBuffer(r.envelope),
-          createdAt: r.created_at.getTime(),
-          expiresAt: r.expires_at.getTime(),
-        })),
+        messages: page.map(storedMessage),
         cursor: page.length > 0 ? (page[page.length - 1] as MailRow).seq : (afterCursor ?? null),
         hasMore: rows.length > n,
       };
@@ -435,6 +459,39 @@ export class PostgresMessageStore implements MessageStore {
       this.metrics.message('acked', rows.length);
     } catch (err) {
       for (const call of group) call.reject(err);
+    } finally {
+      stop();
+    }
+  }
+
+  async read(recipients: readonly string[], cursors: readonly string[]): Promise<AddressedMessage[]> {
+    if (!Array.isArray(recipients) || recipients.length > this.mail.maxPage) {
+      throw new RelayError(
+        RelayErrorCode.InvalidInput,
+        M.readTooLarge('recipients', Array.isArray(recipients) ? recipients.length : 0, this.mail.maxPage),
+      );
+    }
+    recipients.forEach((r) => this.checkAddress('recipient', r));
+    if (!Array.isArray(cursors) || cursors.length > this.mail.maxPage) {
+      throw new RelayError(
+        RelayErrorCode.InvalidInput,
+        M.readTooLarge('cursors', Array.isArray(cursors) ? cursors.length : 0, this.mail.maxPage),
+      );
+    }
+    if (!cursors.every((c) => typeof c === 'string' && CURSOR_PATTERN.test(c))) {
+      throw new RelayError(RelayErrorCode.InvalidInput, M.badCursor());
+    }
+    if (recipients.length === 0 || cursors.length === 0) return [];
+    const stop = this.metrics.time('fetch');
+    try {
+      const { rows } = await this.db.query<MailRow & { recipient: string }>(
+        `SELECT m.recipient, m.seq::text AS seq, m.message_id, m.sender, m.envelope, m.created_at, m.expires_at
+           FROM usm_mail AS m
+          WHERE m.recipient = ANY($1::text[]) AND m.seq = ANY($2::bigint[]) AND m.expires_at > $3
+          ORDER BY m.seq`,
+        [recipients, cursors, new Date(this.clock.now())],
+      );
+      return rows.map((r) => ({ recipient: r.recipient, ...storedMessage(r) }));
     } finally {
       stop();
     }

@@ -74,6 +74,8 @@ export const RELAY_MESSAGES = {
     `The fetch cursor is not one the relay handed out: pass the "cursor" of the last page, or none.`,
   badLimit: (max: number) => `The fetch limit must be an integer from 1 to ${max}.`,
   tooManyIds: (count: number, max: number) => `Too many message ids in one ack: ${count}, at most ${max}.`,
+  readTooLarge: (what: 'recipients' | 'cursors', count: number, max: number) =>
+    `Too many ${what} in one read: ${count}, at most ${max}.`,
   quotaExceeded: (quota: number) =>
     `The recipient's mailbox is full (${quota} undelivered messages). Retry after the recipient has fetched its mail.`,
   rateLimited: (bucket: string, retryAfterMs: number) =>

@@ -177,6 +177,64 @@ describe('PostgresMessageStore', () => {
     }
   });
 
+  it('reads stored mail back by its recipients and cursors, for a push from another node', async () => {
+    // Its own store and metrics: the metrics test below counts what the others stored and acked.
+    const own = kit(ds, pg.url, { mail: { quotaPerRecipient: 5, maxPage: 10 } });
+    const store = new PostgresMessageStore(own.db, own.options, own.clock, own.metrics);
+    const alice = address('alice');
+    const [dora, erin] = [address('dora'), address('erin')];
+    const sent = [env(dora, 'r1'), env(erin, 'r2'), env(dora, 'r3')];
+    const res = await store.store(alice, sent);
+    const cursors = res.map((r) => (r.status === 'stored' ? r.cursor : 'none'));
+    expect(cursors.every((c) => /^[1-9][0-9]*$/.test(c))).toBe(true);
+
+    const read = await store.read([dora, erin], cursors);
+    // In cursor order (the store numbers a batch's rows mailbox by mailbox).
+    const byCursor = (a: unknown[], b: unknown[]) => Number(a[0]) - Number(b[0]);
+    expect(read.map((m) => [m.cursor, m.recipient, new TextDecoder().decode(m.envelope)])).toEqual(
+      [
+        [cursors[0], dora, 'r1'],
+        [cursors[1], erin, 'r2'],
+        [cursors[2], dora, 'r3'],
+      ].sort(byCursor),
+    );
+    expect(read.every((m) => m.sender === alice)).toBe(true);
+    // Only the named recipients' rows: erin's cursor under dora's name reads nothing.
+    expect(await store.read([dora], [cursors[1] as string])).toEqual([]);
+    // Acked mail is gone.
+    await store.ack(dora, [sent[0]!.messageId]);
+    expect((await store.read([dora, erin], cursors)).map((m) => m.cursor).sort()).toEqual(
+      [cursors[1], cursors[2]].sort(),
+    );
+
+    const bad = async (fn: () => Promise<unknown>, message: string) => {
+      const err = await fn().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(RelayError);
+      expect((err as RelayError).code).toBe(RelayErrorCode.InvalidInput);
+      expect((err as RelayError).message).toBe(message);
+    };
+    await bad(() => store.read([dora], ['1; DROP TABLE usm_mail']), M.badCursor());
+    await bad(
+      () =>
+        store.read(
+          [dora],
+          Array.from({ length: 11 }, (_, i) => String(i + 1)),
+        ),
+      M.readTooLarge('cursors', 11, 10),
+    );
+    await bad(
+      () =>
+        store.read(
+          Array.from({ length: 11 }, () => dora),
+          ['1'],
+        ),
+      M.readTooLarge('recipients', 11, 10),
+    );
+  });
+
   it('hides expired mail from fetch and pendingCount (injected clock, no sleeping)', async () => {
     const bob = address('bob');
     await store.store(address('alice'), [{ ...env(bob, 'short'), ttlMs: 60_000 }, env(bob, 'long')]);
