@@ -204,13 +204,24 @@ export interface ServerToClientEvents {
 }
 
 /**
- * Between relay nodes (`io.serverSideEmit`, through the adapter). Pushing to a recipient on
- * another node needs none of this: emit `mail` to `mailboxRoom(address)` and the adapter
- * carries it. `mail:available` is for a relay that pushes a small notice and lets the node
- * holding the socket read the mail from the store (keeps large payloads off the adapter).
+ * New mail on one node for a recipient whose socket is on another: the recipient and the store
+ * cursors of the new rows, never the ciphertext. The node holding the socket reads those rows
+ * from the shared store and pushes them.
+ */
+export interface MailNotice {
+  readonly recipient: AddressString;
+  /** Store cursors (decimal strings) of the new rows, oldest first. */
+  readonly cursors: readonly string[];
+}
+
+/**
+ * Between relay nodes (`io.serverSideEmit`, through the adapter). `mail:available` carries
+ * notices, not mail: the adapter's messages stay small and free of ciphertext (the PostgreSQL
+ * adapter would write a binary payload to its attachment table and every other node would read
+ * it back), and the node holding the recipient's socket reads the mail from the store.
  */
 export interface InterServerEvents {
-  'mail:available': (recipient: AddressString) => void;
+  'mail:available': (notices: readonly MailNotice[]) => void;
 }
 
 /**

@@ -20,8 +20,9 @@
  * - Errors: RelayExceptionFilter, one reply shape.
  *
  * Sends are acknowledged only after the store's transaction committed; then the mail is pushed to
- * `mailboxRoom(recipient)`: on this node when the recipient has a socket here, otherwise on the
- * other nodes through the adapter. On shutdown the gateway refuses new sends (UNAVAILABLE), waits for the handlers in
+ * `mailboxRoom(recipient)` when the recipient has a socket on this node, otherwise the other nodes
+ * get a `mail:available` notice (recipient and store cursors, no ciphertext) through the adapter
+ * and the node holding the socket reads the rows from the store and pushes them. On shutdown the gateway refuses new sends (UNAVAILABLE), waits for the handlers in
  * flight, then closes its sockets.
  */
 import {
@@ -59,6 +60,7 @@ import {
   type InterServerEvents,
   MAX_FETCH_PAGE_BYTES,
   type MailItem,
+  type MailNotice,
   type PrekeyRecord,
   type PrekeysClaimResult,
   type PrekeysCountResult,
@@ -94,12 +96,54 @@ import { InjectRelayClock, type RelayClock } from './relay-clock.js';
 import { RelayDatabase } from './relay-database.js';
 import { RelayExceptionFilter, toErrorReply } from './relay-exception.filter.js';
 import { RELAY_OPTIONS } from './relay.constants.js';
+import { RelayError } from './relay.errors.js';
 import { RELAY_MESSAGES as M } from './relay.messages.js';
 import type { ResolvedRelayOptions } from './relay.options.js';
 import { type HandshakeReplayStore, InjectHandshakeReplayStore } from './replay-store.service.js';
 
 export type RelayServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type RelaySocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+/** One recipient's new mail from one send: the items to push and their store cursors. */
+interface Push {
+  mail: MailItem[];
+  cursors: string[];
+}
+
+/**
+ * Notices in batches of at most `maxCursors` cursors (the most one store read takes) and about
+ * 6,000 bytes of JSON, under the PostgreSQL adapter's 8,000-byte NOTIFY threshold (above it the
+ * adapter writes an attachment row, which is what the notices avoid). A recipient with more
+ * cursors than that is split over several notices.
+ */
+export function noticeBatches(notices: readonly MailNotice[], maxCursors: number): MailNotice[][] {
+  const batches: MailNotice[][] = [];
+  let batch: MailNotice[] = [];
+  let cursors = 0;
+  let bytes = 0;
+  const flush = () => {
+    if (batch.length > 0) batches.push(batch);
+    batch = [];
+    cursors = 0;
+    bytes = 0;
+  };
+  for (const { recipient, cursors: all } of notices) {
+    for (let i = 0; i < all.length;) {
+      const room = Math.min(maxCursors - cursors, all.length - i);
+      const size = recipient.length + 32 + 24 * room;
+      if (room <= 0 || (batch.length > 0 && bytes + size > 6_000)) {
+        flush();
+        continue;
+      }
+      batch.push({ recipient, cursors: all.slice(i, i + room) });
+      cursors += room;
+      bytes += size;
+      i += room;
+    }
+  }
+  flush();
+  return batches;
+}
 
 /** What the gateway keeps per connected socket, in this process only (never in `socket.data`). */
 interface SocketState {
@@ -190,6 +234,7 @@ export class RelayGateway
 
   afterInit(server: RelayServer): void {
     this.server = server;
+    server.on('mail:available', (notices) => void this.onMailAvailable(notices));
     if (this.options.socket.adapter === 'postgres') {
       const logFailure = (err: Error) => {
         const code = (err as { code?: unknown }).code;
@@ -416,7 +461,7 @@ export class RelayGateway
               routed.map((r) => r.envelope),
             )
           : [];
-      const pushes = new Map<string, MailItem[]>();
+      const pushes = new Map<string, Push>();
       stored.forEach((result, i) => {
         const { index, envelope } = routed[i] as (typeof routed)[number];
         if (result.status === 'rejected') {
@@ -429,9 +474,10 @@ export class RelayGateway
         }
         results[index] = { status: result.status, id: formatMessageId(result.messageId) };
         if (result.status === 'stored') {
-          const items = pushes.get(result.recipient) ?? [];
-          items.push({ envelope: envelope.envelope, sender, receivedAt: result.createdAt });
-          pushes.set(result.recipient, items);
+          const push = pushes.get(result.recipient) ?? { mail: [], cursors: [] };
+          push.mail.push({ envelope: envelope.envelope, sender, receivedAt: result.createdAt });
+          push.cursors.push(result.cursor);
+          pushes.set(result.recipient, push);
         }
       });
       this.push(pushes);
@@ -635,33 +681,75 @@ export class RelayGateway
   }
 
   /**
-   * Emits each recipient's new mail to its mailbox room. This node's sockets get it at once; the
-   * adapter carries it to other nodes only for a recipient with no socket here, and only when there
-   * are other nodes. (socket.io's cluster adapter delivers locally only after its publish resolved,
-   * and the PostgreSQL adapter publishes binary as a socket_io_attachments row plus a NOTIFY that
-   * every other node reads back: three statements per push, queued on the pool behind the stores.)
-   * An address has one device (docs/protocol.md, Addresses), so a recipient served here is
-   * normally served nowhere else; a second socket of the same identity on another node (a
-   * reconnect racing the old socket's close) gets that mail from its `fetch`, as any client does
-   * on connect: the mail stays stored until acked.
+   * Emits each recipient's new mail to its mailbox room when the recipient has a socket on this
+   * node. For the others, when other nodes exist, one `mail:available` notice per few recipients
+   * goes through the adapter: recipient and store cursors only, so the adapter sends a small
+   * NOTIFY (no attachment row holding ciphertext for every other node to read back), and the node
+   * holding the socket reads the rows itself (onMailAvailable). An address has one device
+   * (docs/protocol.md, Addresses), so a recipient served here is normally served nowhere else; a
+   * second socket of the same identity on another node (a reconnect racing the old socket's
+   * close) gets that mail from its `fetch`, as any client does on connect: the mail stays stored
+   * until acked.
    */
-  private push(pushes: Map<string, MailItem[]>): void {
+  private push(pushes: Map<string, Push>): void {
     const server = this.server;
     if (!server) return;
     const adapter = server.of('/').adapter;
-    const remote: { room: string; mail: MailItem[] }[] = [];
-    for (const [recipient, mail] of pushes) {
+    const remote: MailNotice[] = [];
+    for (const [recipient, { mail, cursors }] of pushes) {
       const room = mailboxRoom(recipient as AddressString);
-      if ((adapter.rooms.get(room)?.size ?? 0) > 0) server.local.to(room).emit('mail', { mail });
-      else remote.push({ room, mail });
-      this.metrics.message('delivered', mail.length);
+      if ((adapter.rooms.get(room)?.size ?? 0) > 0) {
+        server.local.to(room).emit('mail', { mail });
+        this.metrics.message('delivered', mail.length);
+      } else remote.push({ recipient: recipient as AddressString, cursors });
     }
     if (remote.length === 0) return;
     // The heartbeat adapter knows the other nodes (a new node announces itself as it starts).
     void adapter.serverCount().then((nodes) => {
       if (nodes <= 1) return;
-      for (const { room, mail } of remote) server.to(room).emit('mail', { mail });
+      for (const notices of noticeBatches(remote, this.options.mail.maxPage)) {
+        server.serverSideEmit('mail:available', notices);
+      }
     });
+  }
+
+  /**
+   * Another node stored mail for recipients it holds no socket of: push the rows of those held
+   * here, read from the store. A notice is checked before use (it comes through the database);
+   * when the read fails, the mail stays stored and the client gets it by `fetch`.
+   */
+  private async onMailAvailable(notices: unknown): Promise<void> {
+    const server = this.server;
+    if (!server || !Array.isArray(notices)) return;
+    const rooms = server.of('/').adapter.rooms;
+    const here = (notices as Partial<MailNotice>[]).filter(
+      (n): n is MailNotice =>
+        typeof n?.recipient === 'string' &&
+        Array.isArray(n.cursors) &&
+        (rooms.get(mailboxRoom(n.recipient))?.size ?? 0) > 0,
+    );
+    for (const batch of noticeBatches(here, this.options.mail.maxPage)) {
+      try {
+        const rows = await this.store.read(
+          batch.map((n) => n.recipient),
+          batch.flatMap((n) => n.cursors),
+        );
+        const mail = new Map<string, MailItem[]>();
+        for (const m of rows) {
+          const items = mail.get(m.recipient) ?? [];
+          items.push({ envelope: m.envelope, sender: m.sender as AddressString, receivedAt: m.createdAt });
+          mail.set(m.recipient, items);
+        }
+        for (const [recipient, items] of mail) {
+          server.local.to(mailboxRoom(recipient as AddressString)).emit('mail', { mail: items });
+          this.metrics.message('delivered', items.length);
+        }
+      } catch (err) {
+        this.logger.warn(
+          M.noticeReadFailed(err instanceof RelayError && 'sqlState' in err ? String(err.sqlState) : 'n/a'),
+        );
+      }
+    }
   }
 
   /** Runs a handler body, remembered until it settles so shutdown can wait for it. */

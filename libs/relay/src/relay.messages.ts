@@ -119,6 +119,9 @@ export const RELAY_MESSAGES = {
   adapterFailed: (code: string) =>
     `USM relay: the socket.io PostgreSQL adapter failed (${code}); cross-node pushes may be delayed, ` +
     `clients still get their mail by fetch.`,
+  noticeReadFailed: (sqlState: string) =>
+    `USM relay: reading the mail of a 'mail:available' notice failed (SQLSTATE ${sqlState}); ` +
+    `its recipients get it by fetch.`,
   cleanupFailed: (sqlState: string) =>
     `USM relay: a cleanup run failed (SQLSTATE ${sqlState}); the next run retries.`,
 } as const;

@@ -74,11 +74,80 @@ describe('relay gateway: two nodes on one database', () => {
       const c = await pg.client();
       const rows = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM usm_mail`);
       expect(rows.rows[0]!.n).toBe(2);
-      // The push went through the adapter's attachment table (binary payload).
+      // The pushes crossed as `mail:available` notices: no ciphertext went through the adapter,
+      // whose attachment table holds every binary broadcast.
       const attachments = await c.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM socket_io_attachments`,
       );
-      expect(attachments.rows[0]!.n).toBeGreaterThanOrEqual(2);
+      expect(attachments.rows[0]!.n).toBe(0);
+    } finally {
+      closeAll(alice?.socket, bob?.socket);
+    }
+  });
+
+  it('pushes 200 envelopes (four sends of 50) to a recipient on the other node, in order', async () => {
+    let alice: Client | undefined;
+    let bob: Client | undefined;
+    try {
+      alice = await client(a.url);
+      bob = await client(b.url);
+      await seenAcrossNodes(a, bob.address);
+      const sent = Array.from({ length: 200 }, () => envelopeTo(bob!.address));
+      const got: Uint8Array[] = [];
+      const all = new Promise<void>((resolve) =>
+        bob!.socket.on('mail', ({ mail }) => {
+          got.push(...mail.map((m) => new Uint8Array(m.envelope)));
+          if (got.length >= sent.length) resolve();
+        }),
+      );
+      for (let i = 0; i < sent.length; i += 50) {
+        const batch = sent.slice(i, i + 50);
+        const r = ok(await request(alice.socket, 'send', { envelopes: batch }));
+        expect(r.results.every((x) => x.status === 'stored')).toBe(true);
+      }
+      await all;
+      expect(got).toEqual(sent);
+    } finally {
+      closeAll(alice?.socket, bob?.socket);
+    }
+  });
+
+  it('treats a notice as a hint: pushes only rows still stored for recipients held here, ignores malformed ones', async () => {
+    let alice: Client | undefined;
+    let bob: Client | undefined;
+    try {
+      alice = await client(a.url);
+      bob = await client(b.url);
+      await seenAcrossNodes(a, bob.address);
+      const c = await pg.client();
+      const cursorOf = async (envelope: Uint8Array) =>
+        (
+          await c.query<{ seq: string }>(`SELECT seq::text AS seq FROM usm_mail WHERE message_id = $1`, [
+            Buffer.from(peekEnvelopeRoute(envelope).id),
+          ])
+        ).rows[0]!.seq;
+
+      const [first, second] = [envelopeTo(bob.address), envelopeTo(bob.address)];
+      for (const envelope of [first, second]) {
+        const pushed = next(bob.socket, 'mail');
+        ok(await request(alice.socket, 'send', { envelopes: [envelope] }));
+        expect((await pushed).mail.map((m) => new Uint8Array(m.envelope))).toEqual([envelope]);
+      }
+      const [c1, c2] = [await cursorOf(first), await cursorOf(second)];
+      const acked = ok(
+        await request(bob.socket, 'ack', { ids: [formatMessageId(peekEnvelopeRoute(first).id)] }),
+      );
+      expect(acked.deleted).toBe(1);
+
+      // Node A tells node B about both rows (one acked since), plus garbage and a recipient B does not hold.
+      const again = next(bob.socket, 'mail');
+      a.gateway.io!.serverSideEmit('mail:available', [
+        42,
+        { recipient: bob.address },
+        { recipient: alice.address, cursors: [c2] },
+        { recipient: bob.address, cursors: [c1, c2] },
+      ] as never);
+      expect((await again).mail.map((m) => new Uint8Array(m.envelope))).toEqual([second]);
     } finally {
       closeAll(alice?.socket, bob?.socket);
     }

@@ -21,6 +21,7 @@ import {
   generateMessageId,
   parseAddress,
   validateReply,
+  socketParser,
 } from '@usm/protocol';
 import { io, type Socket } from 'socket.io-client';
 import { MessengerRelayModule, RelayClock, RelayGateway, type RelayModuleOptions } from '../src/index.js';
@@ -73,6 +74,7 @@ export function connect(
     transports: options.transports ?? ['websocket'],
     forceNew: true,
     reconnection: false,
+    parser: socketParser, // as MessengerClient: pushes and pages carry up to 100 envelopes
     ...(options.extraHeaders ? { extraHeaders: options.extraHeaders } : {}),
   });
   return new Promise((resolve, reject) => {
