@@ -86,6 +86,7 @@ export {
 } from './rate-limit.guard.js';
 export { RelayMetrics, type MessageEvent } from './metrics.service.js';
 export { RelayGateway, type RelayServer, type RelaySocket } from './relay.gateway.js';
+export { RelayIoAdapter } from './relay-io.adapter.js';
 export { RelayExceptionFilter, UNAVAILABLE_RETRY_AFTER_MS, toErrorReply } from './relay-exception.filter.js';
 export { RelayHealthIndicator } from './relay-health.indicator.js';
 export {

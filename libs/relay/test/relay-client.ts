@@ -24,7 +24,13 @@ import {
   socketParser,
 } from '@usm/protocol';
 import { io, type Socket } from 'socket.io-client';
-import { MessengerRelayModule, RelayClock, RelayGateway, type RelayModuleOptions } from '../src/index.js';
+import {
+  MessengerRelayModule,
+  RelayClock,
+  RelayGateway,
+  RelayIoAdapter,
+  type RelayModuleOptions,
+} from '../src/index.js';
 import { RELAY_IDENTITY } from './fixtures.js';
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -39,7 +45,8 @@ export interface RelayNode {
 
 /**
  * Starts one relay node on `databaseUrl`. Cleanup runs are off and rate limits are off unless the
- * test sets them; everything else is the module's defaults.
+ * test sets them; everything else is the module's defaults. Handlers are bound by RelayIoAdapter,
+ * as in the sample app (the e2e tests and the drop-in app run on Nest's own IoAdapter).
  */
 export async function startRelay(
   databaseUrl: string,
@@ -60,6 +67,7 @@ export async function startRelay(
   });
   if (clock) builder = builder.overrideProvider(RelayClock).useValue(clock);
   const app = (await builder.compile()).createNestApplication({ logger: false });
+  app.useWebSocketAdapter(new RelayIoAdapter(app));
   await app.listen(0, '127.0.0.1');
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1').replace('localhost', '127.0.0.1');
   return { app, url, gateway: app.get(RelayGateway), close: () => app.close() };
