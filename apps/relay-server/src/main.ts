@@ -8,6 +8,7 @@ import { ConsoleLogger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { toHex } from '@usm/crypto';
+import { RelayIoAdapter } from '@usm/relay';
 import { AppModule } from './app.module.js';
 import { ConfigError, loadConfig, type RelayServerConfig } from './config.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './embedded-database.js';
@@ -52,6 +53,8 @@ async function main(): Promise<void> {
     AppModule.forRoot({ config, databaseUrl, identity }),
     { logger, bufferLogs: false },
   );
+  // Plain per-socket listeners instead of Nest's per-socket rxjs pipelines (relay-io.adapter.ts).
+  app.useWebSocketAdapter(new RelayIoAdapter(app));
   if (config.webDemoDir) app.useStaticAssets(config.webDemoDir);
   await app.listen(config.port, config.host);
 
