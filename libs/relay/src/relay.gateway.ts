@@ -145,7 +145,7 @@ export function noticeBatches(notices: readonly MailNotice[], maxCursors: number
   return batches;
 }
 
-/** What the gateway keeps per connected socket, in this process only (never in `socket.data`). */
+/** What the gateway keeps per socket until it is authenticated, in this process (not `socket.data`). */
 interface SocketState {
   handshake?: RelayHandshake;
   timer?: ReturnType<typeof setTimeout>;
@@ -414,6 +414,8 @@ export class RelayGateway
         const address = formatAddress(addressOf(result.peerIdentity));
         if (!socket.connected) return { status: 'ok', address };
         if (state.timer) clearTimeout(state.timer);
+        // Nothing is left to keep for an authenticated socket (its idle memory is measured).
+        this.sockets.delete(socket.id);
         socket.data.address = address;
         socket.data.authenticatedAt = this.clock.now();
         await socket.join(mailboxRoom(address));
