@@ -3,7 +3,7 @@
  * `@SubscribeMessage` handler of every socket as a long-lived rxjs pipeline (`fromEvent` +
  * `mergeMap` + `takeUntil(disconnect$)`, plus a shared `disconnect$`): for the relay's eight
  * handlers that is about 34 KB of JavaScript heap per idle connection (32 subscribers with their
- * finalizer arrays, some 150 closures and as many contexts; heap snapshots in docs/benchmarks.md),
+ * finalizer arrays, some 160 closures and 140 contexts; heap snapshots in docs/benchmarks.md),
  * three times what socket.io itself keeps per socket. Here each handler is one plain listener per
  * socket; an rxjs pipeline exists only while a message is being handled.
  *
