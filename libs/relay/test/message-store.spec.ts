@@ -235,6 +235,40 @@ describe('PostgresMessageStore', () => {
     );
   });
 
+  it('keeps usm_mailbox_counts equal to each mailbox row count through stores, acks, concurrent calls and raw deletes', async () => {
+    const roomy = kit(ds, pg.url, { mail: { quotaPerRecipient: 10_000, maxPage: 100 } });
+    const s = new PostgresMessageStore(roomy.db, roomy.options, roomy.clock, roomy.metrics);
+    const mailboxes = ['c1', 'c2', 'c3'].map((m) => address(`count-${m}`));
+    const sent = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => {
+        const envelopes = [
+          env(mailboxes[i % 3] as string, `n${i}`),
+          env(mailboxes[(i + 1) % 3] as string, `m${i}`),
+        ];
+        return s.store(address('s'), envelopes).then(() => envelopes);
+      }),
+    );
+    // Acks racing more stores, and a retry of everything (duplicates add nothing).
+    await Promise.all([
+      ...sent.slice(0, 30).map((envelopes) => s.ack(envelopes[0]!.recipient, [envelopes[0]!.messageId])),
+      ...sent.slice(30).map((envelopes) => s.store(address('s'), envelopes)),
+    ]);
+    const c = await pg.client();
+    await c.query(`DELETE FROM usm_mail WHERE recipient = $1 AND envelope = $2`, [
+      mailboxes[2],
+      Buffer.from('n35'),
+    ]);
+    const { rows } = await c.query<{ recipient: string; held: number; n: number }>(
+      `SELECT m.recipient, c.held::int AS held, count(*)::int AS n
+         FROM usm_mail AS m JOIN usm_mailbox_counts AS c USING (recipient)
+        WHERE m.recipient = ANY($1) GROUP BY m.recipient, c.held ORDER BY m.recipient`,
+      [mailboxes],
+    );
+    expect(rows).toHaveLength(3);
+    for (const r of rows) expect(r.held).toBe(r.n);
+    expect(rows.reduce((n, r) => n + r.n, 0)).toBe(120 - 30 - 1);
+  });
+
   it('hides expired mail from fetch and pendingCount (injected clock, no sleeping)', async () => {
     const bob = address('bob');
     await store.store(address('alice'), [{ ...env(bob, 'short'), ttlMs: 60_000 }, env(bob, 'long')]);

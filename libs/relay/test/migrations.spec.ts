@@ -22,6 +22,7 @@ describe('relay migrations', () => {
     expect(tables.rows.map((r) => r.tablename)).toEqual([
       'socket_io_attachments',
       'usm_mail',
+      'usm_mailbox_counts',
       'usm_migrations',
       'usm_one_time_prekeys',
       'usm_prekeys',
@@ -33,6 +34,10 @@ describe('relay migrations', () => {
     const functions = await c.query<{ proname: string }>(
       `SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace ORDER BY proname`,
     );
-    expect(functions.rows.map((r) => r.proname)).toEqual(['usm_store_mail']);
+    expect(functions.rows.map((r) => r.proname)).toEqual([
+      'usm_mail_count_deleted',
+      'usm_mail_count_inserted',
+      'usm_store_mail',
+    ]);
   });
 });
