@@ -8,6 +8,7 @@
  * - `closedLoop`: each pair keeps `window` messages in flight (sent, not yet received) and sends
  *   the next on each delivery: the highest rate the path sustains at that concurrency.
  */
+import type { CpuProbe } from './cpu.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Fleet } from './fleet.js';
 import { now } from './measure.js';
@@ -138,6 +139,8 @@ export interface ClosedLoopResult {
   readonly failures: number;
   readonly p50: number;
   readonly p99: number;
+  /** With `cpu`: CPU microseconds per delivered message in the measured window, by counter. */
+  readonly cpuUsPerMsg?: Record<string, number>;
 }
 
 /**
@@ -146,7 +149,7 @@ export interface ClosedLoopResult {
  */
 export async function closedLoop(
   fleet: Fleet,
-  options: { window: number; durationMs: number; warmupMs?: number },
+  options: { window: number; durationMs: number; warmupMs?: number; cpu?: CpuProbe },
 ): Promise<ClosedLoopResult> {
   const { window, durationMs, warmupMs = 1_000 } = options;
   let measuring = false;
@@ -164,10 +167,12 @@ export async function closedLoop(
   for (let w = 0; w < window; w++) for (let p = 0; p < fleet.pairs; p++) fleet.send(p);
   await sleep(warmupMs);
   measuring = true;
+  const cpuBefore = options.cpu?.();
   const start = now();
   await sleep(durationMs);
   measuring = false;
   const seconds = (now() - start) / 1000;
+  const cpuAfter = options.cpu?.();
   running = false;
   const drainStart = now();
   while (fleet.inFlight > 0 && now() - drainStart < 5_000) await sleep(10);
@@ -179,5 +184,12 @@ export async function closedLoop(
     failures: fleet.failures - failuresBefore,
     p50: quantile(latencies, 0.5),
     p99: quantile(latencies, 0.99),
+    ...(cpuBefore && cpuAfter && delivered > 0
+      ? {
+          cpuUsPerMsg: Object.fromEntries(
+            Object.keys(cpuAfter).map((k) => [k, ((cpuAfter[k]! - (cpuBefore[k] ?? 0)) * 1e6) / delivered]),
+          ),
+        }
+      : {}),
   };
 }
