@@ -123,10 +123,11 @@ export const throughput = defineSection({
     "quota used to count the mailbox's index entries, dead ones included, and the store's cached plan " +
     'scanned the whole table). Why the goal is still missed here: the CPU rows above. Clients, relay and ' +
     'PostgreSQL share two cores, so the closed loop runs at about (2 cores / CPU per message); the bare path ' +
-    'spends about 76 µs per message, the durable path about three times that, of which PostgreSQL (an ' +
-    'INSERT in a group commit, a DELETE per recipient ack, WAL, three indexes) and the relay node (socket.io ' +
+    'spends about 76 µs per message, the durable path about three times that: PostgreSQL (an ' +
+    'INSERT in a group commit, a DELETE per recipient ack, WAL, three indexes) costs about as much as the ' +
+    'whole bare path, and the relay node more (socket.io ' +
     'framing: a push is two websocket frames and every request a reply; socket writes were a third of its ' +
-    "CPU profile; GC; Nest's per-event context) each alone cost more than the whole bare forwarder. Next " +
+    "CPU profile; GC; Nest's per-event context). Next " +
     "steps, not done: fewer writes per message (engine.io writes a push's header and its envelope as two " +
     'frames, each its own write, and buffers what comes while one is in flight), envelopes bound as one ' +
     'binary parameter instead of a hex-escaped bytea array, and a run where PostgreSQL has its own cores. ' +
