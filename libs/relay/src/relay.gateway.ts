@@ -58,6 +58,7 @@ import {
   type HandshakeCompleteResult,
   type HandshakeInitResult,
   type InterServerEvents,
+  MAX_FETCH_PAGE,
   MAX_FETCH_PAGE_BYTES,
   type MailItem,
   type MailNotice,
@@ -108,6 +109,28 @@ export type RelaySocket = Socket<ClientToServerEvents, ServerToClientEvents, Int
 interface Push {
   mail: MailItem[];
   cursors: string[];
+}
+
+/**
+ * One recipient's mail as `mail` events its client accepts, in order: at most MAX_FETCH_PAGE
+ * items and MAX_FETCH_PAGE_BYTES of envelopes each (a fetch page's bounds; one item always fits).
+ */
+export function mailEvents(items: readonly MailItem[]): MailItem[][] {
+  const events: MailItem[][] = [];
+  let event: MailItem[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const full = event.length === MAX_FETCH_PAGE || bytes + item.envelope.length > MAX_FETCH_PAGE_BYTES;
+    if (event.length > 0 && full) {
+      events.push(event);
+      event = [];
+      bytes = 0;
+    }
+    event.push(item);
+    bytes += item.envelope.length;
+  }
+  if (event.length > 0) events.push(event);
+  return events;
 }
 
 /**
@@ -743,7 +766,8 @@ export class RelayGateway
           mail.set(m.recipient, items);
         }
         for (const [recipient, items] of mail) {
-          server.local.to(mailboxRoom(recipient as AddressString)).emit('mail', { mail: items });
+          const room = server.local.to(mailboxRoom(recipient as AddressString));
+          for (const event of mailEvents(items)) room.emit('mail', { mail: event });
           this.metrics.message('delivered', items.length);
         }
       } catch (err) {

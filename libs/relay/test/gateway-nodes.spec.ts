@@ -4,7 +4,15 @@
  * (or the same one) is refused with REPLAY before anything else happens on that socket.
  */
 import { generateIdentityKeyPair } from '@usm/crypto';
-import { HandshakeClient, ProtocolErrorCode, formatMessageId, peekEnvelopeRoute } from '@usm/protocol';
+import {
+  HandshakeClient,
+  MAX_FETCH_PAGE,
+  ProtocolErrorCode,
+  addressOf,
+  formatAddress,
+  formatMessageId,
+  peekEnvelopeRoute,
+} from '@usm/protocol';
 import { usePostgres } from '../../../test/support/postgres.js';
 import { RELAY_IDENTITY } from './fixtures.js';
 import {
@@ -148,6 +156,47 @@ describe('relay gateway: two nodes on one database', () => {
         { recipient: bob.address, cursors: [c1, c2] },
       ] as never);
       expect((await again).mail.map((m) => new Uint8Array(m.envelope))).toEqual([second]);
+    } finally {
+      closeAll(alice?.socket, bob?.socket);
+    }
+  });
+
+  it('pushes the rows of a large notice as events of at most MAX_FETCH_PAGE items, in order', async () => {
+    let alice: Client | undefined;
+    let bob: Client | undefined;
+    try {
+      alice = await client(a.url);
+      const bobIdentity = generateIdentityKeyPair();
+      const bobAddress = formatAddress(addressOf(bobIdentity.publicKey));
+      // Stored while Bob is offline: no push.
+      const sent = Array.from({ length: 120 }, () => envelopeTo(bobAddress));
+      for (let i = 0; i < sent.length; i += 40) {
+        ok(await request(alice.socket, 'send', { envelopes: sent.slice(i, i + 40) }));
+      }
+      bob = await client(b.url, bobIdentity);
+      await seenAcrossNodes(a, bob.address);
+      const c = await pg.client();
+      const { rows } = await c.query<{ seq: string }>(
+        `SELECT seq::text AS seq FROM usm_mail WHERE recipient = $1 ORDER BY seq`,
+        [bob.address],
+      );
+      expect(rows).toHaveLength(120);
+
+      const sizes: number[] = [];
+      const got: Uint8Array[] = [];
+      const all = new Promise<void>((resolve) =>
+        bob!.socket.on('mail', ({ mail }) => {
+          sizes.push(mail.length);
+          got.push(...mail.map((m) => new Uint8Array(m.envelope)));
+          if (got.length >= sent.length) resolve();
+        }),
+      );
+      a.gateway.io!.serverSideEmit('mail:available', [
+        { recipient: bob.address, cursors: rows.map((r) => r.seq) },
+      ] as never);
+      await all;
+      expect(got).toEqual(sent);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(MAX_FETCH_PAGE);
     } finally {
       closeAll(alice?.socket, bob?.socket);
     }
