@@ -13,8 +13,6 @@
  *  - 20 clients x 200 messages to random peers across two relay nodes: zero lost, zero
  *    duplicated, per-conversation order kept (the counts are printed).
  */
-import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { generateIdentityKeyPair, ready } from '@usm/crypto';
 import {
   ClientError,
@@ -24,36 +22,17 @@ import {
   MessengerClient,
   type MessengerClientOptions,
 } from '@usm/client';
-import { MessengerRelayModule } from '@usm/relay';
+import { type InProcessRelay, startInProcessRelay } from '../support/in-process-relay.js';
 import { usePostgres } from '../support/postgres.js';
 
 await ready();
 const RELAY_IDENTITY = generateIdentityKeyPair();
 const RELAY_KEY_HEX = Buffer.from(RELAY_IDENTITY.publicKey.bytes).toString('hex');
 
-interface Node {
-  app: INestApplication;
-  port: number;
-  url: string;
-}
+type Node = InProcessRelay;
 
-async function startNode(databaseUrl: string, port = 0): Promise<Node> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [
-      MessengerRelayModule.forRoot({
-        identity: RELAY_IDENTITY,
-        database: { url: databaseUrl, poolSize: 10 },
-        cleanup: { enabled: false },
-        rateLimits: { enabled: false },
-        http: false,
-      }),
-    ],
-  }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
-  await app.listen(port, '127.0.0.1');
-  const bound = Number(new URL((await app.getUrl()).replace('[::1]', '127.0.0.1')).port);
-  return { app, port: bound, url: `http://127.0.0.1:${bound}` };
-}
+const startNode = (databaseUrl: string, port = 0): Promise<Node> =>
+  startInProcessRelay({ databaseUrl, identity: RELAY_IDENTITY, port });
 
 interface Party {
   client: MessengerClient;

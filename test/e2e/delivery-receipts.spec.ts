@@ -10,10 +10,9 @@
  * Waits are on the clients' events; the deadline only turns a hang into a readable failure.
  */
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { generateIdentityKeyPair, ready, toHex } from '@usm/crypto';
 import { type ClientError, type IncomingMessage, MemoryStore, MessengerClient } from '@usm/client';
-import { MessengerRelayModule } from '@usm/relay';
+import { startInProcessRelay } from '../support/in-process-relay.js';
 import { usePostgres } from '../support/postgres.js';
 
 await ready();
@@ -61,20 +60,7 @@ describe('delivery receipts (real relay, real PostgreSQL, real socket.io)', () =
   const clients: MessengerClient[] = [];
 
   beforeAll(async () => {
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        MessengerRelayModule.forRoot({
-          identity: RELAY_IDENTITY,
-          database: { url: pg.url },
-          cleanup: { enabled: false },
-          rateLimits: { enabled: false },
-          http: false,
-        }),
-      ],
-    }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    await app.listen(0, '127.0.0.1');
-    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    ({ app, url } = await startInProcessRelay({ databaseUrl: pg.url, identity: RELAY_IDENTITY }));
   });
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.close()));

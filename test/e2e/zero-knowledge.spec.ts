@@ -9,10 +9,9 @@
  * found by the same search.
  */
 import type { INestApplication, LoggerService } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { generateIdentityKeyPair, randomBytes, ready, toHex } from '@usm/crypto';
 import { type IncomingMessage, MemoryStore, MessengerClient } from '@usm/client';
-import { MessengerRelayModule } from '@usm/relay';
+import { startInProcessRelay } from '../support/in-process-relay.js';
 import { usePostgres } from '../support/postgres.js';
 
 await ready();
@@ -61,20 +60,12 @@ describe('zero knowledge: the relay never holds a plaintext', () => {
   const clients: MessengerClient[] = [];
 
   beforeAll(async () => {
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        MessengerRelayModule.forRoot({
-          identity: RELAY_IDENTITY,
-          database: { url: pg.url },
-          cleanup: { enabled: false },
-          rateLimits: { enabled: false },
-        }),
-      ],
-    }).compile();
-    app = moduleRef.createNestApplication({ logger });
-    app.useLogger(logger);
-    await app.listen(0, '127.0.0.1');
-    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    ({ app, url } = await startInProcessRelay({
+      databaseUrl: pg.url,
+      identity: RELAY_IDENTITY,
+      logger,
+      http: true,
+    }));
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));
