@@ -220,8 +220,8 @@ export class PostgresMessageStore implements MessageStore {
   /**
    * Group commit: a call is stored in the next transaction that starts, together with every other
    * call waiting then (STORE_COMMITS_IN_FLIGHT transactions at once on disjoint mailboxes,
-   * STORE_GROUP_COMMIT_MAX envelopes each). An idle relay starts a transaction at once, so a lone send waits for nothing;
-   * under load, one BEGIN ... COMMIT carries many sends. Each call still gets its own results, and
+   * STORE_GROUP_COMMIT_MAX envelopes each). An idle relay starts a transaction at once, so a lone
+   * send waits for nothing; under load, one transaction carries many sends. Each call still gets its own results, and
    * only after the transaction holding its envelopes committed; a failed transaction fails every
    * call in it (nothing of it was stored).
    */
@@ -296,8 +296,8 @@ export class PostgresMessageStore implements MessageStore {
    * One transaction storing `batch` (envelopes of one or more senders), results in batch order:
    * one call of the `usm_store_mail` function (migrations/1795800000000-store-mail-function.ts),
    * which is its own transaction and one round trip. It locks the batch's mailboxes, then checks
-   * duplicates, counts each mailbox and inserts what fits in one query that sees every store
-   * committed before the locks were granted: the quota holds across nodes. (It was three round
+   * duplicates, reads each mailbox's count (kept by triggers) and inserts what fits, in one query
+   * that sees every store committed before the locks were granted: the quota holds across nodes. (It was three round
    * trips, BEGIN with the locks, the statement, COMMIT, and before that six; each is a wake-up of
    * the relay and of a PostgreSQL backend, and those wake-ups, not the work, set the latency.)
    */
