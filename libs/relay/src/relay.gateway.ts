@@ -89,6 +89,7 @@ import {
 import type { IncomingMessage } from 'node:http';
 import type pg from 'pg';
 import type { Server, ServerOptions, Socket } from 'socket.io';
+import { corkWritesPerTurn } from './cork-writes.js';
 import { InjectMessageStore, type MessageStore, type OutgoingEnvelope } from './message-store.service.js';
 import { RelayMetrics } from './metrics.service.js';
 import { PrekeyDirectoryService, type PrekeyUpload, type SignedPrekey } from './prekey-directory.service.js';
@@ -336,6 +337,9 @@ export class RelayGateway
 
   handleConnection(socket: RelaySocket): void {
     this.metrics.connectionOpened();
+    // One write per socket per event-loop turn (cork-writes.ts), also after an upgrade from polling.
+    corkWritesPerTurn(socket.conn.transport);
+    socket.conn.on('upgrade', (transport: unknown) => corkWritesPerTurn(transport));
     // socket.io emits 'error' on a socket for an invalid packet; without a listener that throws.
     socket.on('error', () => socket.disconnect(true));
     socket.use((packet, next) => this.admit(socket, packet as unknown[], next));
