@@ -182,13 +182,15 @@ export const delivery = defineSection({
         '(throughput section: PostgreSQL CPU per message went from growing with every message to flat). ' +
         'What is left per message: one wake-up of a PostgreSQL backend for the commit (about 0.7 ms on this ' +
         'machine when the processes were idle, 0.2 ms for a bare `SELECT 1`), the push and the replies. ' +
-        'Five runs on this machine with nothing else on it (after (1) to (5); four of them also with (6)) gave p50 at 1,000 msgs/s of ' +
+        'Six runs on this machine with nothing else on it (after (1) to (5); five of them also with (6)) gave p50 at 1,000 msgs/s of ' +
         '1.0 to 2.2 ms and p99 of 4.5 to 17.9 ms (bare forwarder 0.34-0.37 / 0.9-1.0 ms): both goals sit at ' +
-        'the edge of the noise here, met in some runs, missed in others (the table above is one full run). ' +
+        'the edge of the noise here, met in some runs, missed in others (the table above is one run). ' +
         'The counts of (6) cost some latency at this rate: in five interleaved 4 s runs, p50 was 0.9-1.6 ms ' +
         'without them and 1.2-3.6 ms with them (a store may wait for an ack holding the same counter rows), ' +
         'but without them the cost of a store grows with every message until autovacuum comes by, so they ' +
-        'stay. With other work on the cores, p50 was 2.4 to 12 ms.',
+        'stay. (7) Each websocket is corked for an event-loop turn, so what a turn sends to it leaves in one ' +
+        'write (throughput section); the run in the table above has it. With other work on the cores, p50 ' +
+        'was 2.4 to 12 ms.',
     );
     return lines.join('\n');
   },

@@ -88,5 +88,5 @@ export const scaleout = defineSection({
     'only (the ratio went from 0.21-0.25 x to 0.34-0.45 x in quick runs), and cross-node pushes no longer ' +
     'carry the ciphertext through the adapter (before, each was an attachment-table INSERT plus a NOTIFY, ' +
     'and every other node read the row back); with the store fixes of the throughput section the ratio ' +
-    'was 0.58 x in one run and 0.42 x in another (the table above). On separate machines a second node adds its own cores; here it can only share them.',
+    'was 0.42 to 0.58 x across runs (the table above is one). On separate machines a second node adds its own cores; here it can only share them.',
 });

@@ -118,19 +118,20 @@ export const throughput = defineSection({
   docs: () =>
     'Fixes measured here (one node): the relay started at 264 msgs/s; pushing to local sockets without ' +
     'waiting for the PostgreSQL adapter gave 372, group commits for concurrent sends about 2,500, one group ' +
-    'commit at a time (no lock waits between groups) about 5,100, and a group commit in one round trip with ' +
+    'commit at a time (no lock waits between groups) about 5,100, a group commit in one round trip with ' +
     'per-mailbox counts kept by triggers about 7,500 (PostgreSQL CPU per message from 137 to 77 µs: the ' +
     "quota used to count the mailbox's index entries, dead ones included, and the store's cached plan " +
-    'scanned the whole table). Why the goal is still missed here: the CPU rows above. Clients, relay and ' +
-    'PostgreSQL share two cores, so the closed loop runs at about (2 cores / CPU per message); the bare path ' +
-    'spends about 76 µs per message, the durable path about three times that: PostgreSQL (an ' +
-    'INSERT in a group commit, a DELETE per recipient ack, WAL, three indexes) costs about as much as the ' +
-    'whole bare path, and the relay node more (socket.io ' +
-    'framing: a push is two websocket frames and every request a reply; socket writes were a third of its ' +
-    "CPU profile; GC; Nest's per-event context). Next " +
-    "steps, not done: fewer writes per message (engine.io writes a push's header and its envelope as two " +
-    'frames, each its own write, and buffers what comes while one is in flight), envelopes bound as one ' +
-    'binary parameter instead of a hex-escaped bytea array, and a run where PostgreSQL has its own cores. ' +
-    "The relay node's CPU per message is about three times the forwarder's. The bare forwarder's figure swings between about 8,000 and 24,000 msgs/s from run " +
-    'to run on this shared machine (24,000 when it is quiet), and the ratio with it.',
+    "scanned the whole table), and corking each websocket's TCP socket for an event-loop turn about 8,200 " +
+    '(relay CPU per message from 107 to 86 µs: ws wrote every frame with its own system call, and writev ' +
+    "was a third of the relay's CPU profile). Why the goal is still missed here: the CPU rows above. " +
+    'Clients, relay and PostgreSQL share two cores, so the closed loop runs at about (2 cores / CPU per ' +
+    'message); the bare path spends about 79 µs per message, the durable path nearly three times that: ' +
+    'PostgreSQL (an INSERT in a group commit, a DELETE per recipient ack, WAL, three indexes) costs about as ' +
+    'much as the whole bare path, and so does the relay node (socket.io framing and parsing, GC, ' +
+    "Nest's per-event context). Next steps, not done: one websocket frame per socket.io packet (the " +
+    'default parser sends a packet header and each envelope as separate frames; @socket.io/msgpack-parser ' +
+    'would send one, on both ends, a wire-format change), envelopes bound as one binary parameter instead ' +
+    'of a hex-escaped bytea array, and a run where PostgreSQL has its own cores. The bare ' +
+    "forwarder's figure swings between about 8,000 and 24,000 msgs/s from run to run on this shared " +
+    'machine (22,000 to 24,000 when it is quiet), and the ratio with it.',
 });
