@@ -37,7 +37,7 @@ import {
   ControlledPostgres,
   RelayCluster,
   type RelayNode,
-  ensureRelayBuilt,
+  startClusterOnControlledPostgres,
 } from './support/relay-cluster.js';
 import {
   type Expected,
@@ -68,9 +68,7 @@ let balancer: TcpProxy;
 const open: Party[] = [];
 
 beforeAll(async () => {
-  await ensureRelayBuilt();
-  pg = await ControlledPostgres.start();
-  cluster = await RelayCluster.start({ nodes: SIZES.faultNodes, databaseUrl: pg.url });
+  ({ pg, cluster } = await startClusterOnControlledPostgres(SIZES.faultNodes));
   balancer = await TcpProxy.start({ targets: cluster.ports });
 }, BUILD_TIMEOUT_MS + 120_000);
 
@@ -94,6 +92,17 @@ const PROBE_REPLY_MS = 10_000;
 
 /** Sends queued at once by one client: within the outbox's bound (OUTBOX_DEFAULTS.maxEntries, 1,000). */
 const OUTBOX_WAVE = 500;
+
+/**
+ * A partitioned party's reconnects followed its backoff: no attempt before its delay, every delay
+ * within its ceiling, every attempt answered, at least PARTITION_ATTEMPTS of them, and one TCP
+ * connection through `proxy` per attempt (the first connect plus one per drawn delay).
+ */
+function expectBackoffFollowed(backoff: ReturnType<typeof backoffReport>, proxy: TcpProxy): void {
+  expect(backoff).toMatchObject({ early: 0, outOfBounds: 0, unanswered: 0 });
+  expect(backoff.maxAttempt).toBeGreaterThanOrEqual(PARTITION_ATTEMPTS - 1);
+  expect(proxy.accepted.length).toBe(1 + backoff.attempts);
+}
 
 /** Reconnect delays a party drew so far. */
 const draws = (p: Party) => p.timeline.filter((e) => e.kind === 'draw').length;
@@ -501,10 +510,7 @@ describe('faults: three relay nodes (child processes) on one PostgreSQL', () => 
         duplicated: 0,
         outOfOrder: 0,
       });
-      expect(backoff).toMatchObject({ early: 0, outOfBounds: 0, unanswered: 0 });
-      expect(backoff.maxAttempt).toBeGreaterThanOrEqual(PARTITION_ATTEMPTS - 1);
-      // One TCP connection per attempt: the first connect plus one per drawn delay, nothing hidden.
-      expect(proxy.accepted.length).toBe(1 + backoff.attempts);
+      expectBackoffFollowed(backoff, proxy);
       expect(new Set(a.delivered).size).toBe(N + 1);
       expect(unexpected).toEqual([]);
       await closeAll([a, b]);
@@ -602,9 +608,7 @@ describe('faults: three relay nodes (child processes) on one PostgreSQL', () => 
       // receiver's seen-id memory absorbed that copy: it reached the application once, above).
       expect(stored + duplicates - N).toBeGreaterThanOrEqual(acks.droppedEnvelopes);
       expect(stored).toBeGreaterThanOrEqual(N);
-      expect(backoff).toMatchObject({ early: 0, outOfBounds: 0, unanswered: 0 });
-      expect(backoff.maxAttempt).toBeGreaterThanOrEqual(PARTITION_ATTEMPTS - 1);
-      expect(proxy.accepted.length).toBe(1 + backoff.attempts);
+      expectBackoffFollowed(backoff, proxy);
       expect(unexpected).toEqual([]);
       await closeAll([c, d]);
     } finally {

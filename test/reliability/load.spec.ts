@@ -16,7 +16,7 @@ import {
   ControlledPostgres,
   RelayCluster,
   RssSampler,
-  ensureRelayBuilt,
+  startClusterOnControlledPostgres,
 } from './support/relay-cluster.js';
 import {
   type Expected,
@@ -51,9 +51,7 @@ let cluster: RelayCluster;
 const open: Party[] = [];
 
 beforeAll(async () => {
-  await ensureRelayBuilt();
-  pg = await ControlledPostgres.start();
-  cluster = await RelayCluster.start({ nodes: SIZES.faultNodes, databaseUrl: pg.url });
+  ({ pg, cluster } = await startClusterOnControlledPostgres(SIZES.faultNodes));
 }, BUILD_TIMEOUT_MS + 120_000);
 
 afterAll(async () => {

@@ -294,6 +294,18 @@ export class RelayNode {
   }
 }
 
+/**
+ * The fault and load suites' fixture: the sample app built, a PostgreSQL the test can stop, and
+ * `nodes` relay nodes on it. Call from a beforeAll with a timeout of BUILD_TIMEOUT_MS + 120 s.
+ */
+export async function startClusterOnControlledPostgres(
+  nodes: number,
+): Promise<{ pg: ControlledPostgres; cluster: RelayCluster }> {
+  await ensureRelayBuilt();
+  const pg = await ControlledPostgres.start();
+  return { pg, cluster: await RelayCluster.start({ nodes, databaseUrl: pg.url }) };
+}
+
 export interface RelayClusterOptions {
   readonly nodes: number;
   readonly databaseUrl: string;
