@@ -163,16 +163,19 @@ export class FakeRelay {
         if (box.some((m) => m.id === idString && m.sender === sender)) {
           return { status: 'duplicate' as const, id: idString };
         }
+        const seq = this.#seq++;
+        const cursor = String(seq);
         const item = {
           id: idString,
           envelope: new Uint8Array(bytes),
           sender,
           receivedAt: this.clock.now(),
-          seq: this.#seq++,
+          seq,
+          cursor,
         };
         box.push(item);
         this.#io?.to(mailboxRoom(to)).emit('mail', {
-          mail: [{ envelope: item.envelope, sender: item.sender, receivedAt: item.receivedAt }],
+          mail: [{ envelope: item.envelope, sender: item.sender, receivedAt: item.receivedAt, cursor }],
         });
         return { status: 'stored' as const, id: idString };
       });
@@ -194,7 +197,12 @@ export class FakeRelay {
       const rest = box.filter((m) => m.seq > after).sort((x, y) => x.seq - y.seq);
       const page = rest.slice(0, limit);
       return {
-        mail: page.map((m) => ({ envelope: m.envelope, sender: m.sender, receivedAt: m.receivedAt })),
+        mail: page.map((m) => ({
+          envelope: m.envelope,
+          sender: m.sender,
+          receivedAt: m.receivedAt,
+          cursor: String(m.seq),
+        })),
         cursor: rest.length > limit ? String(page.at(-1)!.seq) : null,
       };
     });

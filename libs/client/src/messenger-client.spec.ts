@@ -158,8 +158,8 @@ describe('MessengerClient', () => {
     const c = await open();
     await Promise.all([a.client.connect(), b.client.connect(), c.client.connect()]);
     await a.client.send(b.client.address, 'once');
-    const { envelope, sender, receivedAt } = relay.mailboxes.get(b.client.address)![0]!;
-    const captured: MailItem = { envelope, sender, receivedAt };
+    const { envelope, sender, receivedAt, seq } = relay.mailboxes.get(b.client.address)![0]!;
+    const captured: MailItem = { envelope, sender, receivedAt, cursor: String(seq) };
     await until('delivered', () => b.messages.length === 1);
     await until('acked', () => relay.mailCount(b.client.address) === 0);
     relay.pushAgain(b.client.address, captured); // an exact replay

@@ -54,7 +54,9 @@ beforeAll(async () => {
         const results = request.envelopes.map((bytes) => {
           const { id } = peekEnvelopeRoute(bytes);
           socket.emit('mail', {
-            mail: [{ envelope: bytes, sender: socket.data.address!, receivedAt: 1_700_000_000_000 }],
+            mail: [
+              { envelope: bytes, sender: socket.data.address!, receivedAt: 1_700_000_000_000, cursor: '1' },
+            ],
           });
           return { status: 'stored' as const, id: formatMessageId(id) };
         });

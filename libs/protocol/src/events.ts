@@ -117,6 +117,12 @@ export interface MailItem {
   readonly sender: AddressString;
   /** When the relay stored it, ms since the Unix epoch (relay clock). */
   readonly receivedAt: number;
+  /**
+   * Its position in the recipient's mailbox: a decimal integer (at most 19 digits) that grows in
+   * store order within one mailbox, the same in a push and in a fetch page. A client that fetched
+   * up to position P knows that pushed mail above P is newer than everything it fetched.
+   */
+  readonly cursor: string;
 }
 
 export interface FetchResult {
@@ -128,6 +134,23 @@ export interface FetchResult {
 /** Server push `mail`: new mail for an online recipient (also delivered by `fetch` until acked). */
 export interface MailPush {
   readonly mail: readonly MailItem[];
+}
+
+/**
+ * Why the relay sent `mail:sync`:
+ * - `backlog`: this socket's write backlog passed the relay's cap, so new mail was stored but not
+ *   pushed to it; the backlog has drained now.
+ * - `notices`: this node may have missed other nodes' `mail:available` notices (its LISTEN
+ *   connection to PostgreSQL dropped and came back), so mail stored meanwhile was not pushed.
+ */
+export type MailSyncReason = 'backlog' | 'notices';
+
+/**
+ * Server push `mail:sync`: mail for this socket is stored that was not pushed; `fetch` every page
+ * now. Pushes that follow it on the same socket are newer than that mail.
+ */
+export interface MailSyncPush {
+  readonly reason: MailSyncReason;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,6 +223,7 @@ export interface ClientToServerEvents {
 
 export interface ServerToClientEvents {
   mail: (payload: MailPush) => void;
+  'mail:sync': (payload: MailSyncPush) => void;
   'prekeys:low': (payload: PrekeysLowPush) => void;
 }
 

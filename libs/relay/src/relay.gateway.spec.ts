@@ -49,6 +49,7 @@ describe('mailEvents', () => {
     envelope: new Uint8Array(bytes).fill(n % 256),
     sender: 'sender' as AddressString,
     receivedAt: n,
+    cursor: String(n),
   });
 
   it('splits at MAX_FETCH_PAGE items and at MAX_FETCH_PAGE_BYTES, in order, losing nothing', () => {

@@ -504,7 +504,12 @@ export class RelayGateway
         results[index] = { status: result.status, id: formatMessageId(result.messageId) };
         if (result.status === 'stored') {
           const push = pushes.get(result.recipient) ?? { mail: [], cursors: [] };
-          push.mail.push({ envelope: envelope.envelope, sender, receivedAt: result.createdAt });
+          push.mail.push({
+            envelope: envelope.envelope,
+            sender,
+            receivedAt: result.createdAt,
+            cursor: result.cursor,
+          });
           push.cursors.push(result.cursor);
           pushes.set(result.recipient, push);
         }
@@ -542,7 +547,12 @@ export class RelayGateway
       for (const m of page.messages) {
         // A page stays within one event's binary budget, but always carries at least one item.
         if (mail.length > 0 && bytes + m.envelope.length > MAX_FETCH_PAGE_BYTES) break;
-        mail.push({ envelope: m.envelope, sender: m.sender as AddressString, receivedAt: m.createdAt });
+        mail.push({
+          envelope: m.envelope,
+          sender: m.sender as AddressString,
+          receivedAt: m.createdAt,
+          cursor: m.cursor,
+        });
         bytes += m.envelope.length;
         last = m.cursor;
       }
@@ -766,7 +776,12 @@ export class RelayGateway
         const mail = new Map<string, MailItem[]>();
         for (const m of rows) {
           const items = mail.get(m.recipient) ?? [];
-          items.push({ envelope: m.envelope, sender: m.sender as AddressString, receivedAt: m.createdAt });
+          items.push({
+            envelope: m.envelope,
+            sender: m.sender as AddressString,
+            receivedAt: m.createdAt,
+            cursor: m.cursor,
+          });
           mail.set(m.recipient, items);
         }
         for (const [recipient, items] of mail) {

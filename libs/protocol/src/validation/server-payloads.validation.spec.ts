@@ -18,7 +18,7 @@ const env = encodeEnvelope({
 });
 const ADDRESS = formatAddress({ identityKey: new Uint8Array(32).fill(2), deviceId: 1 });
 const ID = formatMessageId(new Uint8Array(16).fill(3));
-const item = { envelope: env, sender: ADDRESS, receivedAt: 1_700_000_000_000 };
+const item = { envelope: env, sender: ADDRESS, receivedAt: 1_700_000_000_000, cursor: '42' };
 
 describe('validateReply', () => {
   it('accepts ok replies of every event', () => {
@@ -159,6 +159,11 @@ describe('validateReply', () => {
       M,
       'mail.mail[0].envelope: expected bytes (Uint8Array), got a string',
     ],
+    ['mail', { mail: [{ ...item, cursor: '007' }] }, M, 'mail.mail[0].cursor: expected a decimal integer'],
+    ['mail', { mail: [{ ...item, cursor: '-1' }] }, M, 'mail.mail[0].cursor: expected a decimal integer'],
+    ['mail', { mail: [{ ...item, cursor: 7 }] }, M, 'mail.mail[0].cursor: expected a string, got a number'],
+    ['mail:sync', {}, M, 'mail:sync.reason: required'],
+    ['mail:sync', { reason: 'later' }, M, "mail:sync.reason: expected one of 'backlog', 'notices'"],
     ['prekeys:low', { remaining: 2 }, M, 'prekeys:low.threshold: required'],
     [
       'prekeys:low',
@@ -187,7 +192,7 @@ describe('validateReply', () => {
     fc.assert(
       fc.property(
         fc.constantFrom(...CLIENT_EVENTS),
-        fc.constantFrom('mail' as const, 'prekeys:low' as const),
+        fc.constantFrom('mail' as const, 'mail:sync' as const, 'prekeys:low' as const),
         replyLike,
         (event, push, value) => {
           for (const run of [() => validateReply(event, value), () => validateServerPush(push, value)]) {

@@ -14,6 +14,7 @@ import type {
   HandshakeInitResult,
   MailItem,
   MailPush,
+  MailSyncPush,
   PrekeyBundle,
   PrekeysClaimResult,
   PrekeysCountResult,
@@ -104,10 +105,19 @@ const sendResult: Validator<SendResult> = object({
 
 const ackResult: Validator<AckResult> = object({ deleted: integer(0, MAX_ACKS_PER_CALL) });
 
+/** A MailItem's `cursor`: a non-negative decimal integer within PostgreSQL's bigint, no leading zeros. */
+const mailboxPosition: Validator<string> = string({
+  min: 1,
+  max: 19,
+  pattern: /^(0|[1-9][0-9]{0,18})$/,
+  patternName: 'a decimal integer',
+});
+
 export const mailItem: Validator<MailItem> = object({
   envelope: envelopeBytes,
   sender: addressString,
   receivedAt: timestamp,
+  cursor: mailboxPosition,
 });
 
 /** At most MAX_FETCH_PAGE items and MAX_FETCH_PAGE_BYTES of envelopes. */
@@ -179,6 +189,7 @@ export type ServerPayload<E extends ServerEventName> = Parameters<ServerToClient
 
 const PUSH_VALIDATORS: { readonly [E in ServerEventName]: Validator<ServerPayload<E>> } = {
   mail: object({ mail: mailList(1) }) as Validator<MailPush>,
+  'mail:sync': object({ reason: literal('backlog', 'notices') }) as Validator<MailSyncPush>,
   'prekeys:low': object({ remaining: count, threshold: count }) as Validator<PrekeysLowPush>,
 };
 
