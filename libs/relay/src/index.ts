@@ -44,8 +44,10 @@ export {
 export { RELAY_MIGRATIONS } from '../../../migrations/index.js';
 export {
   InjectMessageStore,
+  MAX_STORE_CURSOR,
   MessageStore,
   PostgresMessageStore,
+  isStoreCursor,
   type FetchPage,
   type OutgoingEnvelope,
   type StoreResult,

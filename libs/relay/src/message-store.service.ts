@@ -136,7 +136,23 @@ export function mailboxLockKeys(recipients: readonly string[]): string[] {
   return [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String);
 }
 
+/**
+ * The largest store cursor: PostgreSQL's bigint maximum (2^63 - 1), as `seq` is a bigint. A larger
+ * number would fail in the database (SQLSTATE 22003), not be refused as input.
+ */
+export const MAX_STORE_CURSOR = '9223372036854775807';
+
 const CURSOR_PATTERN = /^(0|[1-9][0-9]{0,18})$/;
+
+/**
+ * True when `cursor` is a store cursor: a decimal integer from 0 to MAX_STORE_CURSOR without
+ * leading zeros. `fetch` and `read` check every cursor with it before any SQL runs.
+ */
+export function isStoreCursor(cursor: unknown): cursor is string {
+  return (
+    typeof cursor === 'string' && CURSOR_PATTERN.test(cursor) && BigInt(cursor) <= BigInt(MAX_STORE_CURSOR)
+  );
+}
 
 function storedMessage(r: MailRow): StoredMessage {
   return {
@@ -370,9 +386,8 @@ export class PostgresMessageStore implements MessageStore {
   async fetch(recipient: string, afterCursor?: string | null, limit?: number): Promise<FetchPage> {
     this.checkAddress('recipient', recipient);
     const after = afterCursor ?? '0';
-    if (typeof after !== 'string' || !CURSOR_PATTERN.test(after)) {
-      throw new RelayError(RelayErrorCode.InvalidInput, M.badCursor());
-    }
+    if (!isStoreCursor(after))
+      throw new RelayError(RelayErrorCode.InvalidInput, M.badCursor(MAX_STORE_CURSOR));
     const max = this.mail.maxPage;
     const n = limit ?? max;
     if (!Number.isSafeInteger(n) || n < 1 || n > max)
@@ -478,8 +493,8 @@ export class PostgresMessageStore implements MessageStore {
         M.readTooLarge('cursors', Array.isArray(cursors) ? cursors.length : 0, this.mail.maxPage),
       );
     }
-    if (!cursors.every((c) => typeof c === 'string' && CURSOR_PATTERN.test(c))) {
-      throw new RelayError(RelayErrorCode.InvalidInput, M.badCursor());
+    if (!cursors.every(isStoreCursor)) {
+      throw new RelayError(RelayErrorCode.InvalidInput, M.badCursor(MAX_STORE_CURSOR));
     }
     if (recipients.length === 0 || cursors.length === 0) return [];
     const stop = this.metrics.time('fetch');

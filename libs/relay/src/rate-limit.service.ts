@@ -3,9 +3,10 @@
  * relay's pool and its `usm_rate_limits` table (created by the migrations, so the limiter runs
  * with `tableCreated: true` and never issues DDL; stale rows go with the cleanup job).
  *
- * Each bucket (send, prekeyClaim, prekeyUpload, handshake) counts per identity and per network
- * address, each a fixed window of `points` per `durationSeconds`: with the send default of 100 per
- * 5 s an identity may burst 100 messages and sustains 20 per second. Both dimensions must pass.
+ * Each bucket (send, fetch, prekeyClaim, prekeyUpload, handshake) counts per identity and per
+ * network address, each a fixed window of `points` per `durationSeconds`: with the send default of
+ * 100 per 5 s an identity may burst 100 messages and sustains 20 per second. Both dimensions must
+ * pass.
  */
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
@@ -93,7 +94,7 @@ export class RelayRateLimiter {
             retryAfterMs: Math.max(1, Math.ceil(res.msBeforeNext)),
           };
         }
-        throw safe(res);
+        throw RelayDatabaseError.from(res);
       }
     }
     return { allowed: true };
@@ -110,7 +111,8 @@ export class RelayRateLimiter {
     for (const dimension of ['identity', 'address'] as const) {
       const key = subject[dimension];
       const limiter = this.limiters.get(`${bucket}:${dimension}`);
-      if (key && limiter) await limiter.delete(keyOf(key)).catch((err: unknown) => Promise.reject(safe(err)));
+      if (!key || !limiter) continue;
+      await limiter.delete(keyOf(key)).catch((err: unknown) => Promise.reject(RelayDatabaseError.from(err)));
     }
   }
 }
@@ -128,13 +130,4 @@ function keyOf(subject: string): string {
   return subject.length <= MAX_PLAIN_KEY
     ? subject
     : `sha256:${createHash('sha256').update(subject).digest('hex')}`;
-}
-
-function safe(err: unknown): RelayError {
-  if (err instanceof RelayError) return err;
-  const e = err as { code?: unknown; message?: unknown } | null;
-  return new RelayDatabaseError(
-    typeof e?.code === 'string' ? e.code : 'UNKNOWN',
-    typeof e?.message === 'string' ? e.message : 'rate limiter store failed',
-  );
 }

@@ -4,8 +4,9 @@
  *
  * Queries go straight to the DataSource's pg pool with parameters, not through TypeORM's query
  * runner: TypeORM's logger prints parameters (envelopes, nonces) with a failed query, and pg errors
- * carry row values in `detail`. Every database error leaves here as a RelayError holding only the
- * SQLSTATE and the server's message, which names constraints, never values.
+ * carry row values in `detail` and parameter values in their message (`value "..." is out of range
+ * for type bigint`). Every database error leaves here as a RelayError holding only the SQLSTATE and
+ * the names of the schema objects it concerns, never a message, a detail or a value.
  */
 import { Logger } from '@nestjs/common';
 import type pg from 'pg';
@@ -26,24 +27,40 @@ export interface Sql {
   query<R = Record<string, unknown>>(text: string, values?: unknown[]): Promise<SqlResult<R>>;
 }
 
-/** A database failure without parameters or row values: safe to log and to send. */
+/** The fields of a pg error that hold identifiers of the relay's schema, never values. */
+const OBJECT_FIELDS = ['table', 'column', 'constraint', 'dataType'] as const;
+
+/** An SQLSTATE or a driver's error code ('ECONNREFUSED'); anything else is reported as UNKNOWN. */
+const ERROR_CODE = /^[A-Z0-9_]{1,40}$/;
+
+/** An unquoted PostgreSQL identifier (at most 63 bytes), optionally schema-qualified. */
+const IDENTIFIER = /^[A-Za-z0-9_.]{1,63}$/;
+
+/**
+ * A database failure without parameters or row values: safe to log and to send. The server's
+ * message and detail are dropped, as they may quote a value a client sent.
+ */
 export class RelayDatabaseError extends RelayError {
   constructor(
     /** SQLSTATE (e.g. '23505') or the driver's error code (e.g. 'ECONNREFUSED'). */
     readonly sqlState: string,
-    /** The server's message: it names tables and constraints, never values. For logs. */
-    readonly serverMessage: string,
+    /** The schema objects the error names, e.g. 'table usm_mail, constraint usm_mail_pkey', or ''. For logs. */
+    readonly objects = '',
   ) {
     super(RelayErrorCode.Database, M.database(sqlState));
   }
-}
 
-function safeError(err: unknown): RelayError {
-  if (err instanceof RelayError) return err;
-  const e = err as { code?: unknown; message?: unknown } | null;
-  const code = typeof e?.code === 'string' ? e.code : 'UNKNOWN';
-  const message = typeof e?.message === 'string' ? e.message : 'unknown database error';
-  return new RelayDatabaseError(code, message);
+  /** `err` as a RelayError: itself when it is one, else its code and the schema objects it names. */
+  static from(err: unknown): RelayError {
+    if (err instanceof RelayError) return err;
+    const e = (typeof err === 'object' && err !== null ? err : {}) as Record<string, unknown>;
+    const code = typeof e['code'] === 'string' && ERROR_CODE.test(e['code']) ? e['code'] : 'UNKNOWN';
+    const objects = OBJECT_FIELDS.flatMap((field) => {
+      const name = e[field];
+      return typeof name === 'string' && IDENTIFIER.test(name) ? [`${field} ${name}`] : [];
+    });
+    return new RelayDatabaseError(code, objects.join(', '));
+  }
 }
 
 async function run<R>(q: pg.Pool | pg.PoolClient, text: string, values?: unknown[]): Promise<SqlResult<R>> {
@@ -51,7 +68,7 @@ async function run<R>(q: pg.Pool | pg.PoolClient, text: string, values?: unknown
     const r = await q.query(text, values);
     return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
   } catch (err) {
-    throw safeError(err);
+    throw RelayDatabaseError.from(err);
   }
 }
 
@@ -91,7 +108,7 @@ export class RelayDatabase implements Sql {
     try {
       client = await this.pool.connect();
     } catch (err) {
-      throw safeError(err);
+      throw RelayDatabaseError.from(err);
     }
     let broken = false;
     // pg-pool takes its own 'error' listener off a client it hands out, and pg emits 'error' on
@@ -113,7 +130,7 @@ export class RelayDatabase implements Sql {
           broken = true;
         });
       }
-      throw safeError(err);
+      throw RelayDatabaseError.from(err);
     } finally {
       client.release(broken);
       // A discarded client may still report its dead socket: keep listening, harmlessly.
@@ -162,7 +179,7 @@ export async function openRelayDataSource(
     try {
       await dataSource.initialize();
     } catch (err) {
-      throw safeError(err);
+      throw RelayDatabaseError.from(err);
     }
     owned = true;
   }

@@ -2,10 +2,11 @@
  * The one way errors leave the relay's socket: `{ status: 'error', code, message, retryAfterMs?,
  * serverTimeMs? }` (ErrorReply of @usm/protocol), whatever failed: payload validation and envelope
  * decoding (ProtocolError), the handshake (ProtocolError; CLOCK_SKEW with the relay's time), the
- * store, directory and rate limits (RelayError), or a bug. An error the relay does not know
- * becomes INTERNAL with a generic message, and a server-side log line that holds the event name,
- * the error's class and its stack frames, never its message (which could quote input), a
- * payload byte, a key or a nonce.
+ * store, directory and rate limits (RelayError), or a bug. No log line quotes what a client sent:
+ * an error the relay does not know becomes INTERNAL with a generic message, and a server-side log
+ * line that holds the event name, the error's class and its stack frames, never its message; a
+ * database failure is logged with its SQLSTATE and the schema objects it names, never the
+ * server's message (`value "..." is out of range`), a payload byte, a key or a nonce.
  */
 import { type ArgumentsHost, Catch, Logger, type WsExceptionFilter } from '@nestjs/common';
 import {
@@ -57,8 +58,8 @@ export function toErrorReply(err: unknown, event: string, logger: Logger): Error
   if (err instanceof RelayError) {
     const code = RELAY_TO_WIRE[err.code] ?? ProtocolErrorCode.Internal;
     if (err instanceof RelayDatabaseError) {
-      // SQLSTATE and the server's message name constraints, never values (relay-database.ts).
-      logger.error(M.databaseFailed(event, err.sqlState, err.serverMessage));
+      // SQLSTATE and schema object names only, never values (relay-database.ts).
+      logger.error(M.databaseFailed(event, err.sqlState, err.objects));
       return {
         status: 'error',
         code,
@@ -75,11 +76,22 @@ export function toErrorReply(err: unknown, event: string, logger: Logger): Error
 }
 
 function internal(err: unknown, event: string, logger: Logger): ErrorReply {
-  const name = err instanceof Error ? err.constructor.name || err.name : typeof err;
-  // The stack without its first line: frames only, the message (which might quote input) withheld.
-  const frames = err instanceof Error && err.stack ? err.stack.split('\n').slice(1).join('\n') : undefined;
-  logger.error(M.unexpectedError(event, name), frames);
+  logger.error(M.unexpectedError(event, errorClass(err)), stackFrames(err));
   return { status: 'error', code: ProtocolErrorCode.Internal, message: M.internal() };
+}
+
+/** What an unknown error may log of itself: its class (or its type, when not an Error). */
+export function errorClass(err: unknown): string {
+  return err instanceof Error ? err.constructor.name || err.name : typeof err;
+}
+
+/** An error's stack frames without its message, which might quote input (over several lines). */
+export function stackFrames(err: unknown): string | undefined {
+  if (!(err instanceof Error) || !err.stack) return undefined;
+  return err.stack
+    .split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .join('\n');
 }
 
 /**

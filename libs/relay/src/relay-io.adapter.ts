@@ -10,9 +10,9 @@
  * Same semantics as IoAdapter.bindMessageHandlers: guards, pipes, interceptors and exception
  * filters run (they are inside Nest's `callback`); a handler's non-nil result answers the
  * acknowledgement (or is emitted when it has an `event`), unless the handler takes the ack itself
- * (`@Ack()`); a handler error that escapes its filters is logged and the socket keeps its
- * handlers; once the socket disconnected, results of handlers still running are dropped and no
- * further event is handled.
+ * (`@Ack()`); a handler error that escapes its filters is logged (its class and stack frames, never
+ * its message, which might quote input) and the socket keeps its handlers; once the socket
+ * disconnected, results of handlers still running are dropped and no further event is handled.
  *
  * @example
  * const app = await NestFactory.create(AppModule);
@@ -21,6 +21,8 @@
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { EMPTY, type Observable, type Subscription, catchError, defer, filter, map } from 'rxjs';
+import { errorClass, stackFrames } from './relay-exception.filter.js';
+import { RELAY_MESSAGES as M } from './relay.messages.js';
 
 /** The socket as IoAdapter types it (from the socket.io copy Nest's adapter depends on). */
 type IoSocket = Parameters<IoAdapter['bindMessageHandlers']>[0];
@@ -44,7 +46,7 @@ export class RelayIoAdapter extends IoAdapter {
             filter((response) => response !== null && response !== undefined),
             map((response): Handled => [response as Handled[0], ack, isAckHandledManually]),
             catchError((err: unknown) => {
-              this.logger.error(err);
+              this.logger.error(M.handlerEscaped(String(message), errorClass(err)), stackFrames(err));
               return EMPTY;
             }),
           )

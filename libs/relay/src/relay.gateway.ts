@@ -534,6 +534,7 @@ export class RelayGateway
     });
   }
 
+  @RelayRateLimit('fetch')
   @SubscribeMessage('fetch')
   fetch(@ConnectedSocket() socket: RelaySocket, @MessageBody() body: unknown): Promise<Reply<FetchResult>> {
     return this.track(async () => {

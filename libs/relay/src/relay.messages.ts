@@ -70,8 +70,9 @@ export const RELAY_MESSAGES = {
     `The ${field} address must be 1 to ${max} characters, got ${length}.`,
   badTtl: (index: number) =>
     `Envelope ${index} asks for a TTL that is not a positive integer of milliseconds.`,
-  badCursor: () =>
-    `The fetch cursor is not one the relay handed out: pass the "cursor" of the last page, or none.`,
+  badCursor: (max: string) =>
+    `A cursor must be one the relay handed out, a decimal integer from 0 to ${max} without leading zeros: ` +
+    `pass the "cursor" of the last page, or none.`,
   badLimit: (max: number) => `The fetch limit must be an integer from 1 to ${max}.`,
   tooManyIds: (count: number, max: number) => `Too many message ids in one ack: ${count}, at most ${max}.`,
   readTooLarge: (what: 'recipients' | 'cursors', count: number, max: number) =>
@@ -114,8 +115,12 @@ export const RELAY_MESSAGES = {
     `or set database.migrationsRun: false and run them yourself (RELAY_MIGRATIONS).`,
   unexpectedError: (event: string, name: string) =>
     `USM relay: '${event}' failed with an unexpected ${name}; the client got INTERNAL (stack follows, message withheld)`,
-  databaseFailed: (event: string, sqlState: string, serverMessage: string) =>
-    `USM relay: '${event}' failed in the database (SQLSTATE ${sqlState}): ${serverMessage}`,
+  handlerEscaped: (event: string, name: string) =>
+    `USM relay: '${event}' failed with an unexpected ${name} outside the exception filter; no reply was sent ` +
+    `(stack follows, message withheld)`,
+  databaseFailed: (event: string, sqlState: string, objects: string) =>
+    `USM relay: '${event}' failed in the database (SQLSTATE ${sqlState}${objects ? `; ${objects}` : ''}); ` +
+    `the client got UNAVAILABLE (server message withheld)`,
   adapterFailed: (code: string) =>
     `USM relay: the socket.io PostgreSQL adapter failed (${code}); cross-node pushes may be delayed, ` +
     `clients still get their mail by fetch.`,

@@ -1,4 +1,5 @@
 import type { IdentityKeyPair } from '@usm/crypto';
+import { DEFAULT_FETCH_PAGE } from '@usm/protocol';
 import { DataSource } from 'typeorm';
 import { RelayError, RelayErrorCode } from './relay.errors.js';
 import { RELAY_MESSAGES as M } from './relay.messages.js';
@@ -38,6 +39,20 @@ describe('resolveRelayOptions', () => {
     expect(r.rateLimits.buckets.send.perIdentity).toEqual({ points: 100, durationSeconds: 5 });
     expect(r.rateLimits.buckets.prekeyUpload.perIdentity).toEqual({ points: 6, durationSeconds: 600 });
     expect(r.metrics).toEqual({ prefix: 'usm_relay_', defaultMetrics: false });
+  });
+
+  it('the fetch bucket lets a full mailbox drain in default pages within one window, with room for sweeps', () => {
+    const { fetch } = resolveRelayOptions({ identity: ID, database: { url: URL_ } }).rateLimits.buckets;
+    expect(fetch).toEqual({
+      perIdentity: { points: 600, durationSeconds: 60 },
+      perAddress: { points: 3_000, durationSeconds: 60 },
+    });
+    // Pages of 50 from a full mailbox, plus the 30 s sweeps of one window: under half the points.
+    const { perIdentity } = RELAY_DEFAULTS.rateLimits.buckets.fetch;
+    const drain = Math.ceil(RELAY_DEFAULTS.mail.quotaPerRecipient / DEFAULT_FETCH_PAGE);
+    const sweeps = Math.ceil(perIdentity.durationSeconds / 30);
+    expect(drain).toBe(200);
+    expect(drain + sweeps).toBeLessThan(perIdentity.points / 2);
   });
 
   it('merges partial options over the defaults, bucket by bucket and dimension by dimension', () => {
@@ -95,7 +110,7 @@ describe('resolveRelayOptions', () => {
     ).toBe(M.badRateLimitRule('rateLimits.buckets.send.perIdentity'));
     expect(
       refusal({ identity: ID, database: { url: URL_ }, rateLimits: { buckets: { sned: {} } } }).message,
-    ).toBe(M.unknownBucket('sned', ['send', 'prekeyClaim', 'prekeyUpload', 'handshake']));
+    ).toBe(M.unknownBucket('sned', ['send', 'fetch', 'prekeyClaim', 'prekeyUpload', 'handshake']));
     expect(refusal({ identity: ID, database: { url: URL_ }, metrics: { prefix: 'usm-relay' } }).message).toBe(
       M.badPrefix('usm-relay'),
     );

@@ -52,7 +52,7 @@ export interface RateLimitRule {
 }
 
 /** The kinds of request that are rate limited. */
-export const RATE_LIMIT_BUCKETS = ['send', 'prekeyClaim', 'prekeyUpload', 'handshake'] as const;
+export const RATE_LIMIT_BUCKETS = ['send', 'fetch', 'prekeyClaim', 'prekeyUpload', 'handshake'] as const;
 export type RateLimitBucket = (typeof RATE_LIMIT_BUCKETS)[number];
 
 /** One bucket's limits; `false` disables that dimension. */
@@ -215,6 +215,13 @@ export interface RelayModuleOptions {
     /**
      * Per-bucket limits, merged over the defaults:
      * - send:         per identity 100 per 5 s (a burst of 100, 20/s sustained); per address 500 per 5 s
+     * - fetch:        per identity 600 per 60 s; per address 3,000 per 60 s. A client fetches on each
+     *                 connect, every 30 s while connected, and page after page while it drains a
+     *                 backlog: a full mailbox (`mail.quotaPerRecipient` 10,000) in pages of 50 is 200
+     *                 fetches, a third of a window, and mail padded to 4 KiB (about 23 a page, 435
+     *                 fetches) still drains within one window; only a backlog of 16 KiB messages or
+     *                 larger (5 or fewer a page) spans several. A flood gets 10 requests a second per
+     *                 identity. Per address: five identities behind one address draining at once.
      * - prekeyClaim:  per identity 30 per 60 s; per address 120 per 60 s
      * - prekeyUpload: per identity 6 per 600 s; per address 30 per 600 s
      * - handshake:    per identity 10 per 60 s; per address 30 per 60 s
@@ -300,6 +307,10 @@ export const RELAY_DEFAULTS = {
       send: {
         perIdentity: { points: 100, durationSeconds: 5 },
         perAddress: { points: 500, durationSeconds: 5 },
+      },
+      fetch: {
+        perIdentity: { points: 600, durationSeconds: 60 },
+        perAddress: { points: 3_000, durationSeconds: 60 },
       },
       prekeyClaim: {
         perIdentity: { points: 30, durationSeconds: 60 },

@@ -2,8 +2,9 @@
  * Hostile and broken input through the gateway: a frame over maxHttpBufferSize closes only its
  * socket, unknown and reserved event names and forged binary placeholders are refused without
  * taking the relay down, malformed envelopes get their own `rejected` result while the batch goes
- * on, wrong types and extra fields get a validation error naming the field, and a flood gets
- * RATE_LIMITED with retryAfterMs and stores nothing past the limit.
+ * on, wrong types and extra fields get a validation error naming the field, a fetch cursor past
+ * PostgreSQL's bigint gets MALFORMED without reaching the database or any log line, and a flood
+ * (of sends or fetches) gets RATE_LIMITED with retryAfterMs and stores nothing past the limit.
  */
 import {
   MAX_ENVELOPE_BYTES,
@@ -11,11 +12,14 @@ import {
   ProtocolErrorCode,
   SOCKET_MAX_HTTP_BUFFER_BYTES,
   CLIENT_EVENTS,
+  type FetchResult,
+  type Reply,
 } from '@usm/protocol';
+import { Logger, type LoggerService } from '@nestjs/common';
 import type pg from 'pg';
 import { usePostgres } from '../../../test/support/postgres.js';
 import { recordCase } from '../../../test/reliability/report.js';
-import { RELAY_MESSAGES as M } from '../src/index.js';
+import { MAX_STORE_CURSOR, RELAY_DEFAULTS, RELAY_MESSAGES as M } from '../src/index.js';
 import {
   type Client,
   type RelayNode,
@@ -31,7 +35,37 @@ import {
   startRelay,
 } from './relay-client.js';
 
+/** Every line the relay logs, at every level, with its extra arguments (stack frames, context). */
+class CapturingLogger implements LoggerService {
+  readonly lines: string[] = [];
+  #add(level: string, message: unknown, rest: unknown[]) {
+    this.lines.push(JSON.stringify({ level, message: String(message), rest: rest.map(String) }));
+  }
+  log(message: unknown, ...rest: unknown[]) {
+    this.#add('log', message, rest);
+  }
+  error(message: unknown, ...rest: unknown[]) {
+    this.#add('error', message, rest);
+  }
+  warn(message: unknown, ...rest: unknown[]) {
+    this.#add('warn', message, rest);
+  }
+  debug(message: unknown, ...rest: unknown[]) {
+    this.#add('debug', message, rest);
+  }
+  verbose(message: unknown, ...rest: unknown[]) {
+    this.#add('verbose', message, rest);
+  }
+  fatal(message: unknown, ...rest: unknown[]) {
+    this.#add('fatal', message, rest);
+  }
+}
+
+/** Cursors that match the store's digit pattern but lie past PostgreSQL's bigint (2^63 - 1). */
+const PAST_BIGINT = ['9999999999999999999', '9223372036854775808'];
+
 describe('relay gateway: bad input', () => {
+  const logger = new CapturingLogger();
   let node: RelayNode;
   let limited: RelayNode;
   let db: pg.Client;
@@ -59,6 +93,8 @@ describe('relay gateway: bad input', () => {
     });
     db = await pg.client();
     [alice, bob] = await Promise.all([client(node.url), client(node.url)]);
+    // Nest's loggers are process-wide: from here on, both nodes log into `logger`.
+    node.app.useLogger(logger);
   });
 
   const rows = async (recipient: string): Promise<number> =>
@@ -281,6 +317,94 @@ describe('relay gateway: bad input', () => {
       expect(await rows(target.address)).toBe(7);
     } finally {
       closeAll(flooder.socket, second.socket, target.socket);
+    }
+  });
+  it('a fetch cursor past bigint gets MALFORMED saying what is accepted, reaches no SQL and no log line; bigint max is served', async () => {
+    const before = logger.lines.length;
+    for (const cursor of PAST_BIGINT) {
+      const refused = failed(await request(alice.socket, 'fetch', { cursor }));
+      expect(refused).toEqual({
+        status: 'error',
+        code: ProtocolErrorCode.Malformed,
+        message: M.badCursor(MAX_STORE_CURSOR),
+      });
+      expect(refused.message).not.toContain(cursor);
+    }
+    // The largest cursor the store could hand out is a valid one: an empty last page.
+    expect(ok(await request(alice.socket, 'fetch', { cursor: MAX_STORE_CURSOR }))).toEqual({
+      status: 'ok',
+      mail: [],
+      cursor: null,
+    });
+    // Nothing was logged for them, at any level (a database error quoted the value before).
+    const logged = logger.lines.slice(before);
+    for (const cursor of PAST_BIGINT) expect(logged.filter((line) => line.includes(cursor))).toEqual([]);
+    expect(logged).toEqual([]);
+    // The capture does hear the relay's loggers: a line of the relay's context lands in it.
+    new Logger('MessengerRelay').warn('capture check');
+    expect(logger.lines.slice(before)).toEqual([
+      JSON.stringify({ level: 'warn', message: 'capture check', rest: ['MessengerRelay'] }),
+    ]);
+    expect(alice.socket.connected).toBe(true);
+  });
+
+  it('fetch is rate limited: a full mailbox drains in pages under the default bucket, a flood of 1,000 bad cursors gets RATE_LIMITED past it and logs nothing', async () => {
+    const { perIdentity } = RELAY_DEFAULTS.rateLimits.buckets.fetch;
+    const reader = await client(limited.url);
+    const flooder = await client(limited.url);
+    try {
+      // A full mailbox (the default quota of 10,000) of small envelopes, written straight into the table.
+      const quota = RELAY_DEFAULTS.mail.quotaPerRecipient;
+      await db.query(
+        `INSERT INTO usm_mail (recipient, message_id, sender, envelope, created_at, expires_at)
+         SELECT $1, decode(md5($1 || i::text), 'hex'), $2, $3, now(), now() + interval '1 day'
+           FROM generate_series(1, $4::int) AS i`,
+        [reader.address, alice.address, Buffer.from(envelopeTo(reader.address)), quota],
+      );
+      // The client's drain: page after page, as fast as the replies come, until the cursor is null.
+      let cursor: string | null = null;
+      let pages = 0;
+      let received = 0;
+      do {
+        const page: FetchResult = ok(
+          await request(reader.socket, 'fetch', cursor === null ? {} : { cursor }),
+        );
+        pages++;
+        received += page.mail.length;
+        cursor = page.cursor;
+      } while (cursor !== null);
+      expect(received).toBe(quota);
+      expect(pages).toBe(quota / 50);
+      expect(pages).toBeLessThan(perIdentity.points);
+
+      // The flood: 1,000 fetches with a cursor past bigint, 100 at a time.
+      const before = logger.lines.length;
+      const replies: Reply<FetchResult>[] = [];
+      for (let i = 0; i < 1_000; i += 100) {
+        replies.push(
+          ...(await Promise.all(
+            Array.from({ length: 100 }, () =>
+              request(flooder.socket, 'fetch', { cursor: PAST_BIGINT[0] as string }),
+            ),
+          )),
+        );
+      }
+      const errors = replies.map((r) => failed(r));
+      const malformed = errors.filter((e) => e.code === ProtocolErrorCode.Malformed);
+      const limitedReplies = errors.filter((e) => e.code === ProtocolErrorCode.RateLimited);
+      expect(malformed).toHaveLength(perIdentity.points);
+      expect(limitedReplies).toHaveLength(1_000 - malformed.length);
+      for (const refused of limitedReplies) {
+        expect(refused.retryAfterMs).toBeGreaterThan(0);
+        expect(refused.retryAfterMs).toBeLessThanOrEqual(60_000);
+        expect(refused.message).toBe(M.rateLimited('fetch', refused.retryAfterMs!));
+      }
+      // 1,000 refused requests, not one log line (each was an error line quoting the value before).
+      expect(logger.lines.slice(before)).toEqual([]);
+      // The bucket is per identity: the reader, charged for its drain only, still fetches.
+      expect(ok(await request(reader.socket, 'fetch', { limit: 1 })).mail).toHaveLength(1);
+    } finally {
+      closeAll(reader.socket, flooder.socket);
     }
   });
 });

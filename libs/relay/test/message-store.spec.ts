@@ -1,6 +1,11 @@
 import type { DataSource } from 'typeorm';
 import { runMigrations, usePostgres } from '../../../test/support/postgres.js';
-import { PostgresMessageStore, type OutgoingEnvelope } from '../src/message-store.service.js';
+import {
+  MAX_STORE_CURSOR,
+  PostgresMessageStore,
+  type OutgoingEnvelope,
+} from '../src/message-store.service.js';
+import { RelayDatabase } from '../src/relay-database.js';
 import { RelayError, RelayErrorCode } from '../src/relay.errors.js';
 import { RELAY_MESSAGES as M } from '../src/relay.messages.js';
 import { address, kit, messageId, type Kit } from './fixtures.js';
@@ -216,7 +221,7 @@ describe('PostgresMessageStore', () => {
       expect((err as RelayError).code).toBe(RelayErrorCode.InvalidInput);
       expect((err as RelayError).message).toBe(message);
     };
-    await bad(() => store.read([dora], ['1; DROP TABLE usm_mail']), M.badCursor());
+    await bad(() => store.read([dora], ['1; DROP TABLE usm_mail']), M.badCursor(MAX_STORE_CURSOR));
     await bad(
       () =>
         store.read(
@@ -233,6 +238,40 @@ describe('PostgresMessageStore', () => {
         ),
       M.readTooLarge('recipients', 11, 10),
     );
+  });
+
+  it('refuses a cursor above bigint in fetch and read with INVALID_INPUT, before any SQL; bigint max is accepted', async () => {
+    /** Counts the statements the store sends. */
+    class CountingDatabase extends RelayDatabase {
+      statements = 0;
+      override query<R>(text: string, values?: unknown[]) {
+        this.statements++;
+        return super.query<R>(text, values);
+      }
+    }
+    const db = new CountingDatabase(ds);
+    const store = new PostgresMessageStore(db, k.options, k.clock, k.metrics);
+    const dora = address('dora');
+    const refusal = new RelayError(RelayErrorCode.InvalidInput, M.badCursor(MAX_STORE_CURSOR));
+    // 2^63 (one past bigint max) and the largest 19-digit number: both pass the digit pattern.
+    for (const cursor of ['9223372036854775808', '9999999999999999999']) {
+      const fetched = await store.fetch(dora, cursor).catch((e: unknown) => e);
+      expect(fetched).toEqual(refusal);
+      expect(RelayError.is(fetched, RelayErrorCode.InvalidInput)).toBe(true);
+      const read = await store.read([dora], ['1', cursor]).catch((e: unknown) => e);
+      expect(read).toEqual(refusal);
+      expect(RelayError.is(read, RelayErrorCode.InvalidInput)).toBe(true);
+      expect((read as RelayError).message).not.toContain(cursor);
+    }
+    expect(db.statements).toBe(0);
+    // The largest cursor the store can hand out still reaches the database, and finds nothing.
+    expect(await store.fetch(dora, MAX_STORE_CURSOR)).toEqual({
+      messages: [],
+      cursor: MAX_STORE_CURSOR,
+      hasMore: false,
+    });
+    expect(await store.read([dora], [MAX_STORE_CURSOR])).toEqual([]);
+    expect(db.statements).toBe(2);
   });
 
   it('keeps usm_mailbox_counts equal to each mailbox row count through stores, acks, concurrent calls and raw deletes', async () => {
@@ -303,7 +342,7 @@ describe('PostgresMessageStore', () => {
       M.batchTooLarge(101, 100),
     );
     await bad(() => store.store('', [env(bob, 'x')]), M.badAddress('sender', 0, 256));
-    await bad(() => store.fetch(bob, 'not-a-cursor'), M.badCursor());
+    await bad(() => store.fetch(bob, 'not-a-cursor'), M.badCursor(MAX_STORE_CURSOR));
     await bad(() => store.fetch(bob, null, 11), M.badLimit(10));
     await bad(() => store.ack(bob, [new Uint8Array(3)]), M.badMessageId(0, 3, 16));
     const err = await store.fetch(bob, '1; DROP TABLE usm_mail').catch((e: unknown) => e);
