@@ -38,6 +38,7 @@ describe('ClientError', () => {
       'DECRYPT_FAILED',
       'PROTOCOL_VIOLATION',
       'HANDLER_FAILED',
+      'DECRYPT_PENDING',
     ]);
   });
 });

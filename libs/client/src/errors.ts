@@ -40,6 +40,12 @@ export enum ClientErrorCode {
   ProtocolViolation = 'PROTOCOL_VIOLATION',
   /** An application event handler threw; the event counts as delivered. */
   HandlerFailed = 'HANDLER_FAILED',
+  /**
+   * A message from a peer does not decrypt yet (it is ahead of mail still to come, or no held
+   * key opens it); it was not acked, so the relay keeps it, and it is tried again as more mail
+   * from that peer arrives. Reported once per message per run. Not a loss.
+   */
+  DecryptPending = 'DECRYPT_PENDING',
 }
 
 export interface ClientErrorOptions {

@@ -201,7 +201,7 @@ export class FakeRelay {
           envelope: m.envelope,
           sender: m.sender,
           receivedAt: m.receivedAt,
-          cursor: String(m.seq),
+          cursor: m.cursor,
         })),
         cursor: rest.length > limit ? String(page.at(-1)!.seq) : null,
       };

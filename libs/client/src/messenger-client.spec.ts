@@ -403,6 +403,42 @@ describe('MessengerClient', () => {
     expect(relay.events.filter((e) => e === 'prekeys:claim').length).toBe(claimsBefore);
   });
 
+  it('keeps mail more than MAX_SKIP ahead (TOO_LARGE) at the relay instead of acking it, and delivers it once the mail before it arrived', async () => {
+    const a = await open();
+    const bStore = new MemoryStore();
+    const b0 = await open(bStore);
+    await Promise.all([a.client.connect(), b0.client.connect()]);
+    await a.client.send(b0.client.address, 'hello');
+    await until('hello', () => b0.messages.length === 1);
+    await b0.client.send(a.client.address, 'hi'); // A's next messages are plain ratchet messages
+    await until('drained', async () => a.messages.length === 1 && relay.mailCount() === 0);
+    await b0.client.close();
+
+    const n = 1_002; // the last one is 1,001 ahead of the first: past MAX_SKIP (1,000)
+    const sent: string[] = [];
+    for (let i = 0; i < n; i += 200) {
+      const chunk = Array.from({ length: Math.min(200, n - i) }, (_, j) => `m${i + j}`);
+      const ids = await Promise.all(chunk.map((t) => a.client.send(b0.client.address, t)));
+      sent.push(...ids.map((r) => r.id));
+    }
+    // The relay pages the newest message first (a relay that reorders, or a push ahead of a backlog).
+    const box = relay.mailboxes.get(b0.client.address)!;
+    const last = box.pop()!;
+    box.unshift({ ...last, seq: box[0]!.seq - 1, cursor: String(box[0]!.seq - 1) });
+
+    const b = await open(bStore);
+    await b.client.connect();
+    await until('all delivered', () => b.messages.length === n, 60_000);
+    expect(texts(b)).toEqual(['hello', ...Array.from({ length: n }, (_, i) => `m${i}`)].slice(1));
+    expect(new Set(b.messages.map((m) => m.id)).size).toBe(n);
+    // Reported once as pending (not acked, so not lost), never as failed.
+    expect(b.errors.map((e) => [e.code, e.messageId])).toEqual([
+      [ClientErrorCode.DecryptPending, sent[n - 1]],
+    ]);
+    expect((b.errors[0]!.cause as ProtocolError).code).toBe(ProtocolErrorCode.TooLarge);
+    await until('mailbox empty', () => relay.mailCount(b.client.address) === 0);
+  }, 120_000);
+
   it('gives up a gap the relay never fills after reorderTimeoutMs and says so (skippedBefore), then keeps order', async () => {
     const a = await open();
     const bStore = new MemoryStore();

@@ -40,6 +40,7 @@ import {
   MAX_RECEIPT_IDS,
   MAX_SEND_BATCH_BYTES,
   type MailItem,
+  type MailPush,
   type MessageIdString,
   PayloadKind,
   PrekeyStore,
@@ -97,6 +98,8 @@ import {
 } from './connection.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { KeyedLock, TypedEmitter } from './events.js';
+import { decryptFailureOutcome } from './inbox/decrypt-failure.js';
+import { MailIntake } from './inbox/mail-intake.js';
 import { Outbox, type OutboxOptions } from './outbox/outbox.js';
 import type { ClientStore, StoreEntry, WriteBatch } from './storage/client-store.js';
 
@@ -202,9 +205,21 @@ interface Conversation {
   delivering: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
   lastAutoResetAt: number;
+  /**
+   * Mail from this peer that does not decrypt yet and is not acked (decrypt-failure.ts: 'keep'),
+   * by message id: tried again after each message of the peer that decrypts. At most
+   * MAX_KEPT_PER_PEER; more stays at the relay only, and the next fetch brings it again.
+   */
+  kept: Map<MessageIdString, MailItem>;
+  /** Ids already reported as DECRYPT_PENDING (reported once per client run). */
+  reportedPending: Set<MessageIdString>;
 }
 
 const DEFAULT_SEEN_IDS = 2_000;
+/** Undecryptable mail per peer kept in memory for a retry (the relay keeps all of it). */
+const MAX_KEPT_PER_PEER = 200;
+/** Ids per peer remembered as reported DECRYPT_PENDING, before that memory starts afresh. */
+const MAX_REPORTED_PENDING = 2_000;
 const DEFAULT_PREKEY_BATCH = 50;
 const DEFAULT_AUTO_RESET_INTERVAL_MS = 60_000;
 const DEFAULT_FETCH_INTERVAL_MS = 30_000;
@@ -296,7 +311,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #ackTimer: ReturnType<typeof setTimeout> | undefined;
   #toppingUp: Promise<void> | undefined;
-  #fetching: Promise<void> | undefined;
+  readonly #intake: MailIntake;
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
   #syncRetry: ReturnType<typeof setTimeout> | undefined;
 
@@ -316,6 +331,17 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     this.#clock = options.clock ?? systemClock;
     this.#self = addressOf(identity.publicKey);
     this.address = formatAddress(this.#self);
+    this.#intake = new MailIntake({
+      fetchPage: (cursor) =>
+        this.#connection.request(
+          'fetch',
+          cursor === null ? { limit: MAX_BINARY_ATTACHMENTS } : { cursor, limit: MAX_BINARY_ATTACHMENTS },
+        ),
+      process: (mail) => this.#receiveAll(mail),
+      onError: (err) => {
+        if (!ClientError.is(err, ClientErrorCode.NotConnected)) this.#report(err);
+      },
+    });
     this.#connection = new RelayConnection({
       url: options.relayUrl,
       identity,
@@ -329,6 +355,8 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
       onAuthenticated: () => void this.#sync(),
       onStatus: (status) => {
         if (status.state !== 'connected') this.#synced = false;
+        // Every new connection fetches before it processes pushes (inbox/mail-intake.ts).
+        this.#intake.reset();
         // Without reconnection nothing will try again: a pending connect() fails now.
         if (status.state === 'disconnected' && options.reconnect === false && status.reason !== 'closed') {
           this.#settleConnect(
@@ -350,8 +378,23 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
         }
       },
       onPush: (event, payload) => {
-        if (event === 'mail') void this.#receiveAll((payload as { mail: readonly MailItem[] }).mail);
-        else void this.#topUpPrekeys();
+        switch (event) {
+          case 'mail':
+            void this.#intake.pushed((payload as MailPush).mail);
+            break;
+          case 'mail:sync':
+            this.#intake.sync().catch((err: unknown) => {
+              if (!ClientError.is(err, ClientErrorCode.NotConnected)) this.#report(err);
+            });
+            break;
+          case 'prekeys:low':
+            void this.#topUpPrekeys();
+            break;
+          default: {
+            const unknown: never = event;
+            return unknown;
+          }
+        }
       },
     });
   }
@@ -597,6 +640,8 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
       delivering: false,
       timer: undefined,
       lastAutoResetAt: -Infinity,
+      kept: new Map(),
+      reportedPending: new Set(),
     };
     this.#conversations.set(peer, conv);
     return conv;
@@ -962,24 +1007,9 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     return this.#toppingUp;
   }
 
-  /** Fetches every page of pending mail and processes it; one run at a time. */
+  /** Fetches every page of pending mail and processes it, in mailbox order with the pushes; one run at a time. */
   #fetchAll(): Promise<void> {
-    this.#fetching ??= this.#fetchPages().finally(() => {
-      this.#fetching = undefined;
-    });
-    return this.#fetching;
-  }
-
-  async #fetchPages(): Promise<void> {
-    let cursor: string | null = null;
-    do {
-      const page: { mail: readonly MailItem[]; cursor: string | null } = await this.#connection.request(
-        'fetch',
-        cursor === null ? { limit: MAX_BINARY_ATTACHMENTS } : { cursor, limit: MAX_BINARY_ATTACHMENTS },
-      );
-      await this.#receiveAll(page.mail);
-      cursor = page.cursor;
-    } while (cursor !== null);
+    return this.#intake.fetchAll();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -994,9 +1024,25 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     );
   }
 
-  /** One piece of mail, under the sender's lock: decrypt, persist, ack, queue for the app. */
+  /**
+   * One piece of mail, under the sender's lock: decrypt, persist, ack, queue for the app. When it
+   * decrypted, the peer's kept mail (that did not decrypt yet) is tried again, oldest first, until
+   * a round decrypts none.
+   */
   async #receive(item: MailItem): Promise<void> {
-    if (this.#closed) return;
+    if ((await this.#receiveOne(item, false)) !== 'decrypted') return;
+    const conv = this.#conversations.get(item.sender);
+    let progress = true;
+    while (progress && conv && conv.kept.size > 0 && !this.#closed) {
+      progress = false;
+      const kept = [...conv.kept.values()].sort((a, b) => byPosition(a, b));
+      for (const k of kept) if ((await this.#receiveOne(k, true)) === 'decrypted') progress = true;
+    }
+  }
+
+  /** `#receive` for one item; `retry`: an item of the peer's kept mail. */
+  async #receiveOne(item: MailItem, retry: boolean): Promise<'decrypted' | 'kept' | 'done'> {
+    if (this.#closed) return 'done';
     const peer = item.sender;
     let envelope;
     try {
@@ -1019,14 +1065,17 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
         ),
       );
       if (envelope) this.#ack(formatMessageId(envelope.id));
-      return;
+      return 'done';
     }
     const id = formatMessageId(envelope.id);
     const conv = await this.#conversation(peer);
     if (conv.seen.has(envelope.id)) {
+      conv.kept.delete(id);
       this.#ack(id); // a redelivery (our ack was lost or late): ack again, show nothing
-      return;
+      return 'done';
     }
+    // Fetched again while kept: it is tried when the peer's next message decrypts.
+    if (!retry && conv.kept.has(id)) return 'kept';
     let plaintext: Uint8Array;
     let prekeysChanged: boolean;
     const hadSession = conv.session !== undefined;
@@ -1048,9 +1097,9 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
         prekeysChanged = true;
       }
     } catch (err) {
-      this.#undecryptable(conv, envelope.id, err, hadSession);
-      return;
+      return this.#undecryptable(conv, item, id, err, hadSession);
     }
+    conv.kept.delete(id);
     let payload: ApplicationPayload | undefined;
     try {
       payload = openApplicationPayload(plaintext);
@@ -1110,7 +1159,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
       throw err;
     }
     await this.#options.hooks?.afterPersist?.(id);
-    if (this.#closed) return;
+    if (this.#closed) return 'done';
     this.#ack(id);
     if (payload === undefined) {
       this.#report(
@@ -1125,23 +1174,46 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
       );
     }
     if (entry && key) this.#push(conv, key, entry);
+    return 'decrypted';
   }
 
   /**
-   * Mail that does not decrypt: acked (a relay must not hold it forever) and reported, but NOT
-   * remembered as seen, so that a tampered copy cannot shadow the genuine message with the same
-   * id. A first contact that is not a prekey message (NO_SESSION with no session at all: our
-   * state was lost) starts an automatic reset; with a session, a failure may be tampering, so it
-   * is only reported (the app can call `resetSession` if the conversation stays wedged).
+   * Mail that does not decrypt, handled by its error code (inbox/decrypt-failure.ts): what may
+   * still decrypt is NOT acked (the relay keeps it; it is kept here too, within a bound, for a
+   * retry) and reported once as DECRYPT_PENDING; what never can is acked and reported as
+   * DECRYPT_FAILED. Neither is remembered as seen, so a tampered copy cannot shadow the genuine
+   * message with the same id. A first contact that is not a prekey message (NO_SESSION with no
+   * session at all: our state was lost) starts an automatic reset.
    */
-  #undecryptable(conv: Conversation, idBytes: Uint8Array, err: unknown, hadSession: boolean): void {
-    const id = formatMessageId(idBytes);
-    if (this.#closed) return;
-    this.#ack(id);
-    // A replay the ratchet recognised: nothing to tell.
-    if (ProtocolError.is(err, ProtocolErrorCode.Replay)) return;
-    const reset = !hadSession && ProtocolError.is(err, ProtocolErrorCode.NoSession);
+  #undecryptable(
+    conv: Conversation,
+    item: MailItem,
+    id: MessageIdString,
+    err: unknown,
+    hadSession: boolean,
+  ): 'kept' | 'done' {
+    if (this.#closed) return 'done';
+    const outcome = decryptFailureOutcome(err, hadSession);
     const code = ProtocolError.is(err) ? err.code : 'unexpected';
+    if (outcome === 'keep') {
+      if (conv.kept.has(id) || conv.kept.size < MAX_KEPT_PER_PEER) conv.kept.set(id, item);
+      if (!conv.reportedPending.has(id)) {
+        if (conv.reportedPending.size >= MAX_REPORTED_PENDING) conv.reportedPending.clear();
+        conv.reportedPending.add(id);
+        this.#report(
+          new ClientError(
+            ClientErrorCode.DecryptPending,
+            `a message from this peer does not decrypt yet (${code}); it stays at the relay and is tried again as more mail from this peer arrives`,
+            { cause: err, peer: conv.peer, messageId: id },
+          ),
+        );
+      }
+      return 'kept';
+    }
+    conv.kept.delete(id);
+    this.#ack(id);
+    if (outcome === 'ack-silently') return 'done';
+    const reset = outcome === 'drop-and-reset';
     this.#report(
       new ClientError(
         ClientErrorCode.DecryptFailed,
@@ -1151,6 +1223,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
       ),
     );
     if (reset) this.#autoReset(conv);
+    return 'done';
   }
 
   /** Resets a session the peer's messages no longer open, at most once per interval, not while one awaits a reply. */
@@ -1357,6 +1430,13 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
         );
     this.emit('error', error);
   }
+}
+
+/** Mailbox order of two items (their positions are decimal integers). */
+function byPosition(a: MailItem, b: MailItem): number {
+  const x = BigInt(a.cursor);
+  const y = BigInt(b.cursor);
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /** Groups due entries into `send` requests within the count and byte limits of one event. */

@@ -105,7 +105,7 @@ const sendResult: Validator<SendResult> = object({
 
 const ackResult: Validator<AckResult> = object({ deleted: integer(0, MAX_ACKS_PER_CALL) });
 
-/** A MailItem's `cursor`: a non-negative decimal integer within PostgreSQL's bigint, no leading zeros. */
+/** A MailItem's `cursor`: a non-negative decimal integer of at most 19 digits, no leading zeros. */
 const mailboxPosition: Validator<string> = string({
   min: 1,
   max: 19,
