@@ -4,12 +4,18 @@
  * message id or any payload byte.
  */
 import { Inject, Injectable } from '@nestjs/common';
+import type { MailSyncReason } from '@usm/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { RELAY_OPTIONS } from './relay.constants.js';
 import type { ResolvedRelayOptions } from './relay.options.js';
 
-/** What happened to messages: each is one value of the `event` label of `messages_total`. */
-export type MessageEvent = 'stored' | 'duplicate' | 'rejected' | 'delivered' | 'acked' | 'expired';
+/**
+ * What happened to messages: each is one value of the `event` label of `messages_total`.
+ * `withheld`: not pushed to a socket whose write backlog was over its cap (push-flow-control.ts);
+ * the message stays stored and that socket fetches it.
+ */
+export type MessageEvent =
+  'stored' | 'duplicate' | 'rejected' | 'delivered' | 'withheld' | 'acked' | 'expired';
 
 /**
  * The relay's metrics. The gateway reports connections, handshakes and deliveries; the store,
@@ -25,6 +31,7 @@ export class RelayMetrics {
   private readonly connections: Gauge;
   private readonly handshakes: Counter<'result'>;
   private readonly messages: Counter<'event'>;
+  private readonly mailSyncs: Counter<'reason'>;
   private readonly rateLimited: Counter<'bucket' | 'dimension'>;
   private readonly queueDepth: Gauge;
   private readonly storeLatency: Histogram<'operation'>;
@@ -42,8 +49,14 @@ export class RelayMetrics {
     });
     this.messages = new Counter({
       name: `${p}messages_total`,
-      help: 'Messages by event: stored, duplicate, rejected (quota), delivered, acked, expired.',
+      help: 'Messages by event: stored, duplicate, rejected (quota), delivered, withheld (socket behind), acked, expired.',
       labelNames: ['event'],
+      registers,
+    });
+    this.mailSyncs = new Counter({
+      name: `${p}mail_sync_total`,
+      help: 'mail:sync pushes sent (fetch now: stored mail was not pushed), by reason (backlog, notices).',
+      labelNames: ['reason'],
       registers,
     });
     this.rateLimited = new Counter({
@@ -87,6 +100,11 @@ export class RelayMetrics {
 
   message(event: MessageEvent, count = 1): void {
     if (count > 0) this.messages.inc({ event }, count);
+  }
+
+  /** One `mail:sync` sent to a socket. */
+  mailSync(reason: MailSyncReason): void {
+    this.mailSyncs.inc({ reason });
   }
 
   limited(bucket: string, dimension: 'identity' | 'address'): void {

@@ -5,6 +5,7 @@ import { RelayCleanupService } from './cleanup.service.js';
 import { MessageStore, PostgresMessageStore } from './message-store.service.js';
 import { RelayMetrics } from './metrics.service.js';
 import { PrekeyDirectoryService } from './prekey-directory.service.js';
+import { PushFlowControl } from './push-flow-control.js';
 import { RelayRateLimitGuard } from './rate-limit.guard.js';
 import { RelayRateLimiter } from './rate-limit.service.js';
 import { RelayClock, systemClock } from './relay-clock.js';
@@ -67,6 +68,7 @@ class RelayDataSourceCloser implements OnApplicationShutdown {
     },
     RelayDataSourceCloser,
     RelayMetrics,
+    PushFlowControl,
     { provide: MessageStore, useClass: PostgresMessageStore },
     PrekeyDirectoryService,
     { provide: HandshakeReplayStore, useClass: PostgresReplayStore },

@@ -1,5 +1,5 @@
 import type { IdentityKeyPair } from '@usm/crypto';
-import { DEFAULT_FETCH_PAGE } from '@usm/protocol';
+import { DEFAULT_FETCH_PAGE, MAX_FETCH_PAGE_BYTES } from '@usm/protocol';
 import { DataSource } from 'typeorm';
 import { RelayError, RelayErrorCode } from './relay.errors.js';
 import { RELAY_MESSAGES as M } from './relay.messages.js';
@@ -68,6 +68,24 @@ describe('resolveRelayOptions', () => {
       perAddress: false,
     });
     expect(r.database.migrationsRun).toBe(false);
+  });
+
+  it('caps the push backlog per socket at two of the largest push events and 256 packets by default', () => {
+    const r = resolveRelayOptions({ identity: ID, database: { url: URL_ } });
+    expect(r.mail.pushBacklogBytes).toBe(2 * MAX_FETCH_PAGE_BYTES);
+    expect(r.mail.pushBacklogItems).toBe(256);
+    const custom = resolveRelayOptions({
+      identity: ID,
+      database: { url: URL_ },
+      mail: { pushBacklogBytes: 1, pushBacklogItems: 1 },
+    });
+    expect(custom.mail).toMatchObject({ pushBacklogBytes: 1, pushBacklogItems: 1 });
+    expect(refusal({ identity: ID, database: { url: URL_ }, mail: { pushBacklogBytes: 0 } }).message).toBe(
+      M.notAnInteger('mail.pushBacklogBytes', 1, 1024 * 1024 * 1024, 0),
+    );
+    expect(refusal({ identity: ID, database: { url: URL_ }, mail: { pushBacklogItems: 1.5 } }).message).toBe(
+      M.notAnInteger('mail.pushBacklogItems', 1, 1_000_000, 1.5),
+    );
   });
 
   it('refuses a missing or ambiguous database, never echoing the URL (it holds a password)', () => {

@@ -4,7 +4,12 @@
  * invalid option stops start-up with a message from relay.messages.ts that says how to fix it.
  */
 import type { IdentityKeyPair } from '@usm/crypto';
-import { DEFAULT_REPLAY_RETENTION_MS, DEFAULT_SKEW_WINDOW_MS, MAX_ENVELOPE_BYTES } from '@usm/protocol';
+import {
+  DEFAULT_REPLAY_RETENTION_MS,
+  DEFAULT_SKEW_WINDOW_MS,
+  MAX_ENVELOPE_BYTES,
+  MAX_FETCH_PAGE_BYTES,
+} from '@usm/protocol';
 import { validateCronExpression } from 'cron';
 import type { DataSource } from 'typeorm';
 import { RelayError, RelayErrorCode } from './relay.errors.js';
@@ -152,6 +157,24 @@ export interface RelayModuleOptions {
      * @default 256
      */
     maxAddressLength?: number;
+    /**
+     * Most bytes the relay holds for one socket's pushes: what engine.io has queued for it plus
+     * what its websocket has not handed to the kernel yet. At it, `mail` pushes to that socket stop
+     * (the mail stays stored) until the socket has written down to half, then it gets `mail:sync`
+     * and fetches (docs/relay.md, "Push flow control"). Two of the largest push events
+     * (MAX_FETCH_PAGE_BYTES each): a client that reads holds a backlog only until the kernel's
+     * socket buffers take what one event-loop turn wrote to it, so only a client slower than its
+     * mail falls behind, and that costs it a fetch, not a message.
+     * @default 196_608 (2 × MAX_FETCH_PAGE_BYTES)
+     */
+    pushBacklogBytes?: number;
+    /**
+     * Most engine.io packets queued for one socket, the same way (many small pushes are held by
+     * count before their bytes add up). A push of MAX_FETCH_PAGE envelopes is 51 packets (the event
+     * and one per binary attachment): this is five of those.
+     * @default 256
+     */
+    pushBacklogItems?: number;
   };
 
   cleanup?: {
@@ -292,6 +315,8 @@ export const RELAY_DEFAULTS = {
     maxBatch: 100,
     maxPage: 100,
     maxAddressLength: 256,
+    pushBacklogBytes: 2 * MAX_FETCH_PAGE_BYTES,
+    pushBacklogItems: 256,
   },
   cleanup: { enabled: true, cron: '0 * * * * *', batchSize: 5_000, maxBatchesPerRun: 200 },
   prekeys: {
@@ -483,6 +508,8 @@ export function resolveRelayOptions(options: RelayModuleOptions): ResolvedRelayO
       maxBatch: int('mail.maxBatch', mail.maxBatch, 1, 10_000),
       maxPage: int('mail.maxPage', mail.maxPage, 1, 10_000),
       maxAddressLength: int('mail.maxAddressLength', mail.maxAddressLength, 1, 4_096),
+      pushBacklogBytes: int('mail.pushBacklogBytes', mail.pushBacklogBytes, 1, 1024 * 1024 * 1024),
+      pushBacklogItems: int('mail.pushBacklogItems', mail.pushBacklogItems, 1, 1_000_000),
     },
     cleanup: {
       enabled: bool('cleanup.enabled', cleanup.enabled),
