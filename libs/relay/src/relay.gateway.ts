@@ -22,8 +22,10 @@
  * Sends are acknowledged only after the store's transaction committed; then the mail is pushed to
  * `mailboxRoom(recipient)` when the recipient has a socket on this node, otherwise the other nodes
  * get a `mail:available` notice (recipient and store cursors, no ciphertext) through the adapter
- * and the node holding the socket reads the rows from the store and pushes them. On shutdown the gateway refuses new sends (UNAVAILABLE), waits for the handlers in
- * flight, then closes its sockets.
+ * and the node holding the socket reads the rows from the store and pushes them. A socket whose
+ * write backlog reached its cap gets no pushes until it drained, then one `mail:sync` (it fetches
+ * the mail it missed): PushFlowControl. On shutdown the gateway refuses new sends (UNAVAILABLE),
+ * waits for the handlers in flight, then closes its sockets.
  */
 import {
   type BeforeApplicationShutdown,
@@ -62,6 +64,7 @@ import {
   MAX_FETCH_PAGE_BYTES,
   type MailItem,
   type MailNotice,
+  type MailSyncReason,
   type PrekeyRecord,
   type PrekeysClaimResult,
   type PrekeysCountResult,
@@ -93,6 +96,7 @@ import { corkWritesPerTurn } from './cork-writes.js';
 import { InjectMessageStore, type MessageStore, type OutgoingEnvelope } from './message-store.service.js';
 import { RelayMetrics } from './metrics.service.js';
 import { PrekeyDirectoryService, type PrekeyUpload, type SignedPrekey } from './prekey-directory.service.js';
+import { PushFlowControl } from './push-flow-control.js';
 import { RelayRateLimit, RelayRateLimitGuard } from './rate-limit.guard.js';
 import { InjectRelayClock, type RelayClock } from './relay-clock.js';
 import { RelayDatabase } from './relay-database.js';
@@ -179,6 +183,12 @@ const KNOWN_EVENTS: ReadonlySet<string> = new Set(CLIENT_EVENTS);
 const OPEN_EVENTS: ReadonlySet<string> = new Set(UNAUTHENTICATED_EVENTS);
 const NO_SIGNATURE = new Uint8Array(0);
 
+/**
+ * Pauses before a failed `pg_notify` is sent again: the failure is usually one terminated
+ * connection, and the next try takes another from the pool.
+ */
+const NOTIFY_RETRY_DELAYS_MS = [50, 250, 1_000, 3_000] as const;
+
 /** Server options of each generated gateway class, filled in by its constructor (see createRelayGateway). */
 const SERVER_OPTIONS = new WeakMap<object, Partial<ServerOptions>>();
 
@@ -217,6 +227,7 @@ export class RelayGateway
     private readonly directory: PrekeyDirectoryService,
     private readonly metrics: RelayMetrics,
     private readonly db: RelayDatabase,
+    private readonly pushFlow: PushFlowControl,
   ) {
     // Nest reads the @WebSocketGateway options object when it creates the server, after this
     // constructor: fill in the generated subclass's (empty) options from the module's options.
@@ -284,13 +295,47 @@ export class RelayGateway
    * pg-pool ends it without waiting (its `end()` resolves before the sockets close), so the
    * shutdown hook waits for the pool's 'remove' of each one: otherwise a database stopped right
    * after the app (the sample app's embedded PostgreSQL) terminates it and its 'error' is logged.
+   *
+   * Notices must not be lost to a dropped connection (docs/relay.md, "Cross-node notices"):
+   * - Publishing: the adapter sends each notice as one `pg_notify` on a pooled connection and only
+   *   logs a failure. A failed `pg_notify` is sent again (NOTIFY_RETRY_DELAYS_MS) on another
+   *   connection; a notice that arrives twice pushes mail twice, which clients drop by message id.
+   * - Listening: notices sent while this node's LISTEN connection was down are gone. Every LISTEN
+   *   after the first one (a reconnect) is followed by `mail:sync` to this node's authenticated
+   *   sockets, so their clients fetch what was stored meanwhile.
    */
   private adapterPool(logFailure: (err: Error) => void): pg.Pool {
     const pool = this.db.pgPool;
+    let listens = 0;
+    const query = (pool.query as (...a: unknown[]) => Promise<unknown>).bind(pool);
     return {
-      query: (...args: unknown[]) => (pool.query as (...a: unknown[]) => unknown)(...args),
+      query: async (...args: unknown[]) => {
+        if (!(typeof args[0] === 'string' && args[0].includes('pg_notify('))) return query(...args);
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return await query(...args);
+          } catch (err) {
+            const delay = NOTIFY_RETRY_DELAYS_MS[attempt];
+            if (delay === undefined || this.adapterClosed) throw err;
+            await new Promise((resolve) => setTimeout(resolve, delay));
+          }
+        }
+      },
       connect: async () => {
         const client = await pool.connect();
+        const clientQuery = (client.query as (...a: unknown[]) => unknown).bind(client);
+        (client as { query: unknown }).query = (...args: unknown[]) => {
+          const result = clientQuery(...args);
+          if (typeof args[0] === 'string' && args[0].startsWith('LISTEN ') && result instanceof Promise) {
+            void result.then(
+              () => {
+                if (++listens > 1) this.syncLocalSockets('notices');
+              },
+              () => undefined,
+            );
+          }
+          return result;
+        };
         if (this.adapterClosed) {
           // A reconnect that raced the shutdown: give the slot back and leave the adapter waiting
           // (a rejection would schedule yet another reconnect, on a pool about to end).
@@ -321,6 +366,23 @@ export class RelayGateway
         return client;
       },
     } as unknown as pg.Pool;
+  }
+
+  /**
+   * Tells every authenticated socket on this node to fetch (`mail:sync`): mail may be stored for
+   * it that this node did not push.
+   */
+  private syncLocalSockets(reason: MailSyncReason): void {
+    const server = this.server;
+    if (!server || this.adapterClosed) return;
+    let told = 0;
+    for (const socket of server.of('/').sockets.values()) {
+      if (!socket.data.address) continue;
+      socket.emit('mail:sync', { reason });
+      this.metrics.mailSync(reason);
+      told++;
+    }
+    this.logger.log(M.noticesResumed(told));
   }
 
   /**
@@ -721,15 +783,15 @@ export class RelayGateway
   }
 
   /**
-   * Emits each recipient's new mail to its mailbox room when the recipient has a socket on this
-   * node. For the others, when other nodes exist, one `mail:available` notice per few recipients
-   * goes through the adapter: recipient and store cursors only, so the adapter sends a small
-   * NOTIFY (no attachment row holding ciphertext for every other node to read back), and the node
-   * holding the socket reads the rows itself (onMailAvailable). An address has one device
-   * (docs/protocol.md, Addresses), so a recipient served here is normally served nowhere else; a
-   * second socket of the same identity on another node (a reconnect racing the old socket's
-   * close) gets that mail from its `fetch`, as any client does on connect: the mail stays stored
-   * until acked.
+   * Emits each recipient's new mail to its sockets in its mailbox room when it has one on this
+   * node (each socket while PushFlowControl admits it). For the others, when other nodes exist,
+   * one `mail:available` notice per few recipients goes through the adapter: recipient and store
+   * cursors only, so the adapter sends a small NOTIFY (no attachment row holding ciphertext for
+   * every other node to read back), and the node holding the socket reads the rows itself
+   * (onMailAvailable). An address has one device (docs/protocol.md, Addresses), so a recipient
+   * served here is normally served nowhere else; a second socket of the same identity on another
+   * node (a reconnect racing the old socket's close) gets that mail from its `fetch`, as any
+   * client does on connect: the mail stays stored until acked.
    */
   private push(pushes: Map<string, Push>): void {
     const server = this.server;
@@ -737,11 +799,9 @@ export class RelayGateway
     const adapter = server.of('/').adapter;
     const remote: MailNotice[] = [];
     for (const [recipient, { mail, cursors }] of pushes) {
-      const room = mailboxRoom(recipient as AddressString);
-      if ((adapter.rooms.get(room)?.size ?? 0) > 0) {
-        server.local.to(room).emit('mail', { mail });
-        this.metrics.message('delivered', mail.length);
-      } else remote.push({ recipient: recipient as AddressString, cursors });
+      const sockets = this.localSockets(server, recipient as AddressString);
+      if (sockets.length > 0) this.metrics.message('delivered', this.pushTo(sockets, [mail]));
+      else remote.push({ recipient: recipient as AddressString, cursors });
     }
     if (remote.length === 0) return;
     // The heartbeat adapter knows the other nodes (a new node announces itself as it starts).
@@ -761,12 +821,11 @@ export class RelayGateway
   private async onMailAvailable(notices: unknown): Promise<void> {
     const server = this.server;
     if (!server || !Array.isArray(notices)) return;
-    const rooms = server.of('/').adapter.rooms;
     const here = (notices as Partial<MailNotice>[]).filter(
       (n): n is MailNotice =>
         typeof n?.recipient === 'string' &&
         Array.isArray(n.cursors) &&
-        (rooms.get(mailboxRoom(n.recipient))?.size ?? 0) > 0,
+        this.wantsRows(server, n.recipient as AddressString, n.cursors.length),
     );
     for (const batch of noticeBatches(here, this.options.mail.maxPage)) {
       try {
@@ -786,9 +845,8 @@ export class RelayGateway
           mail.set(m.recipient, items);
         }
         for (const [recipient, items] of mail) {
-          const room = server.local.to(mailboxRoom(recipient as AddressString));
-          for (const event of mailEvents(items)) room.emit('mail', { mail: event });
-          this.metrics.message('delivered', items.length);
+          const sockets = this.localSockets(server, recipient as AddressString);
+          this.metrics.message('delivered', this.pushTo(sockets, mailEvents(items)));
         }
       } catch (err) {
         this.logger.warn(
@@ -796,6 +854,46 @@ export class RelayGateway
         );
       }
     }
+  }
+
+  /** This node's sockets of `recipient` (an address normally has one). */
+  private localSockets(server: RelayServer, recipient: AddressString): RelaySocket[] {
+    const nsp = server.of('/');
+    const sockets: RelaySocket[] = [];
+    for (const id of nsp.adapter.rooms.get(mailboxRoom(recipient)) ?? []) {
+      const socket = nsp.sockets.get(id);
+      if (socket) sockets.push(socket);
+    }
+    return sockets;
+  }
+
+  /**
+   * Emits the `mail` events to each socket PushFlowControl admits (one behind on its writes gets
+   * `mail:sync` when it drained instead) and returns the messages that reached a socket.
+   */
+  private pushTo(sockets: readonly RelaySocket[], events: readonly MailItem[][]): number {
+    let delivered = 0;
+    for (const mail of events) {
+      let reached = false;
+      for (const socket of sockets) {
+        if (!this.pushFlow.admit(socket, mail.length)) continue;
+        socket.emit('mail', { mail });
+        reached = true;
+      }
+      if (reached) delivered += mail.length;
+    }
+    return delivered;
+  }
+
+  /**
+   * Whether a notice's rows are worth reading here: the recipient has a socket on this node that
+   * is not behind. When all of them are, the messages are withheld (and counted) unread.
+   */
+  private wantsRows(server: RelayServer, recipient: AddressString, messages: number): boolean {
+    const sockets = this.localSockets(server, recipient);
+    if (sockets.some((socket) => !this.pushFlow.isBehind(socket))) return true;
+    for (const socket of sockets) this.pushFlow.admit(socket, messages);
+    return false;
   }
 
   /** Runs a handler body, remembered until it settles so shutdown can wait for it. */

@@ -124,6 +124,9 @@ export const RELAY_MESSAGES = {
   adapterFailed: (code: string) =>
     `USM relay: the socket.io PostgreSQL adapter failed (${code}); cross-node pushes may be delayed, ` +
     `clients still get their mail by fetch.`,
+  noticesResumed: (sockets: number) =>
+    `USM relay: the socket.io PostgreSQL adapter is listening again; ${sockets} connected client(s) told to fetch ` +
+    `the mail other nodes stored meanwhile (mail:sync).`,
   noticeReadFailed: (sqlState: string) =>
     `USM relay: reading the mail of a 'mail:available' notice failed (SQLSTATE ${sqlState}); ` +
     `its recipients get it by fetch.`,

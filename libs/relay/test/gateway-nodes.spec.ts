@@ -94,6 +94,42 @@ describe('relay gateway: two nodes on one database', () => {
     expect(attachments.rows[0]!.n).toBe(0);
   });
 
+  it("after a node's LISTEN connection is cut, mail stored meanwhile reaches its client: mail:sync (notices), then fetch", async () => {
+    const alice = await on(a);
+    const bob = await on(b);
+    await seenAcrossNodes(a, bob.address);
+    await seenAcrossNodes(b, alice.address);
+    const c = await pg.client();
+    // Every node's adapter keeps one connection whose last statement was its LISTEN.
+    const cut = await c.query<{ pid: number }>(
+      `SELECT pg_terminate_backend(pid), pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %'`,
+    );
+    expect(cut.rows.length).toBeGreaterThanOrEqual(2);
+    const synced = next(bob.socket, 'mail:sync');
+    const syncedAlice = next(alice.socket, 'mail:sync'); // node A's LISTEN was cut too
+    // Stored while node B is deaf: its notice reaches no listener on B.
+    const toBob = envelopeTo(bob.address);
+    const sent = ok(await request(alice.socket, 'send', { envelopes: [toBob] }));
+    expect(sent.results[0]!.status).toBe('stored');
+    expect(await synced).toEqual({ reason: 'notices' });
+    const page = ok(await request(bob.socket, 'fetch', {}));
+    expect(page.mail.map((m) => new Uint8Array(m.envelope))).toContainEqual(toBob);
+    expect(await syncedAlice).toEqual({ reason: 'notices' });
+    // Both adapters listen again (new backends), and live pushes cross once more.
+    const listening = await c.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %'`,
+    );
+    expect(listening.rows.map((r) => r.pid)).not.toContain(cut.rows[0]!.pid);
+    const again = envelopeTo(bob.address);
+    const pushed = next(bob.socket, 'mail');
+    ok(await request(alice.socket, 'send', { envelopes: [again] }));
+    expect((await pushed).mail.map((m) => new Uint8Array(m.envelope))).toEqual([again]);
+    const back = envelopeTo(alice.address);
+    const pushedBack = next(alice.socket, 'mail');
+    ok(await request(bob.socket, 'send', { envelopes: [back] }));
+    expect((await pushedBack).mail.map((m) => new Uint8Array(m.envelope))).toEqual([back]);
+  });
+
   it('pushes 200 envelopes (four sends of 50) to a recipient on the other node, in order', async () => {
     const alice = await on(a);
     const bob = await on(b);
