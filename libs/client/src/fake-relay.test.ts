@@ -52,6 +52,8 @@ export class FakeRelay {
   readonly replayStore = new InMemoryReplayStore();
   /** Every event name the relay received, in order (for assertions). */
   readonly events: string[] = [];
+  /** The next this many stored envelopes are not pushed (only a fetch finds them). */
+  suppressPushes = 0;
   /** When set, `send` stores but the ack is never sent (a lost ack). */
   dropSendAcks = 0;
   clock: Clock = { now: () => Date.now() };
@@ -174,6 +176,10 @@ export class FakeRelay {
           cursor,
         };
         box.push(item);
+        if (this.suppressPushes > 0) {
+          this.suppressPushes--; // stored, never pushed: a notice lost with a relay node
+          return { status: 'stored' as const, id: idString };
+        }
         this.#io?.to(mailboxRoom(to)).emit('mail', {
           mail: [{ envelope: item.envelope, sender: item.sender, receivedAt: item.receivedAt, cursor }],
         });

@@ -439,6 +439,27 @@ describe('MessengerClient', () => {
     await until('mailbox empty', () => relay.mailCount(b.client.address) === 0);
   }, 120_000);
 
+  it('fetches at once when a conversation has a gap, so mail stored but never pushed is not left to the periodic fetch', async () => {
+    const a = await open();
+    const b = await open(undefined, { reorderTimeoutMs: 60_000, fetchIntervalMs: 60_000 });
+    await Promise.all([a.client.connect(), b.client.connect()]);
+    await a.client.send(b.client.address, 'm0');
+    await until('m0', () => b.messages.length === 1);
+    const fetchesBefore = relay.events.filter((e) => e === 'fetch').length;
+    relay.suppressPushes = 1; // m1 is stored, and only a fetch will find it
+    await a.client.send(b.client.address, 'm1');
+    await a.client.send(b.client.address, 'm2');
+    await until('m1 and m2', () => b.messages.length === 3);
+    expect(texts(b)).toEqual(['m0', 'm1', 'm2']);
+    expect(b.messages.map((m) => [m.late, m.skippedBefore])).toEqual([
+      [false, 0],
+      [false, 0],
+      [false, 0],
+    ]);
+    expect(relay.events.filter((e) => e === 'fetch').length).toBeGreaterThan(fetchesBefore);
+    expect(b.errors).toEqual([]);
+  });
+
   it('gives up a gap the relay never fills after reorderTimeoutMs and says so (skippedBefore), then keeps order', async () => {
     const a = await open();
     const bStore = new MemoryStore();

@@ -223,6 +223,8 @@ const MAX_REPORTED_PENDING = 2_000;
 const DEFAULT_PREKEY_BATCH = 50;
 const DEFAULT_AUTO_RESET_INTERVAL_MS = 60_000;
 const DEFAULT_FETCH_INTERVAL_MS = 30_000;
+/** Least time between two fetches started because a conversation has a gap. */
+const GAP_FETCH_INTERVAL_MS = 1_000;
 /** Pause before a sync that failed on a live connection runs again. */
 const SYNC_RETRY_MS = 1_000;
 const DEFAULT_SIGNED_PREKEY_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
@@ -313,6 +315,8 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
   #toppingUp: Promise<void> | undefined;
   readonly #intake: MailIntake;
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
+  #gapFetchTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastGapFetchAt = -Infinity;
   #syncRetry: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(
@@ -566,6 +570,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     clearTimeout(this.#flushTimer);
     clearTimeout(this.#ackTimer);
     clearTimeout(this.#sweepTimer);
+    clearTimeout(this.#gapFetchTimer);
     clearTimeout(this.#syncRetry);
     for (const conv of this.#conversations.values()) clearTimeout(conv.timer);
     const err = this.#closedError('send');
@@ -1236,6 +1241,23 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     this.resetSession(conv.peer).catch((err: unknown) => this.#report(err));
   }
 
+  /**
+   * A conversation waits for an earlier message: fetch now (it may be stored and not pushed), at
+   * most once per GAP_FETCH_INTERVAL_MS; a gap found within that time is fetched at its end.
+   */
+  #fetchForGap(): void {
+    if (this.#gapFetchTimer !== undefined || !this.#connection.connected || this.#closed) return;
+    const wait = Math.max(0, this.#lastGapFetchAt + GAP_FETCH_INTERVAL_MS - this.#clock.now());
+    this.#gapFetchTimer = setTimeout(() => {
+      this.#gapFetchTimer = undefined;
+      if (!this.#connection.connected || this.#closed) return;
+      this.#lastGapFetchAt = this.#clock.now();
+      this.#intake.refetch().catch((err: unknown) => {
+        if (!ClientError.is(err, ClientErrorCode.NotConnected)) this.#report(err);
+      });
+    }, wait);
+  }
+
   #ack(id: MessageIdString): void {
     this.#pendingAcks.add(id);
     if (this.#ackTimer !== undefined) return;
@@ -1269,6 +1291,7 @@ export class MessengerClient extends TypedEmitter<MessengerClientEvents> {
     conv.timer = undefined;
     const deadline = conv.reorder.deadline;
     if (deadline !== undefined && !this.#closed) {
+      this.#fetchForGap();
       conv.timer = setTimeout(
         () => this.#released(conv, conv.reorder.expire()),
         Math.max(0, deadline - this.#clock.now()) + 1,

@@ -375,14 +375,20 @@ export class RelayGateway
   private syncLocalSockets(reason: MailSyncReason): void {
     const server = this.server;
     if (!server || this.adapterClosed) return;
+    const told = this.syncSockets(server.of('/').sockets.values(), reason);
+    this.logger.log(M.noticesResumed(told));
+  }
+
+  /** Sends `mail:sync` to each authenticated socket of `sockets`; returns how many. */
+  private syncSockets(sockets: Iterable<RelaySocket>, reason: MailSyncReason): number {
     let told = 0;
-    for (const socket of server.of('/').sockets.values()) {
+    for (const socket of sockets) {
       if (!socket.data.address) continue;
       socket.emit('mail:sync', { reason });
       this.metrics.mailSync(reason);
       told++;
     }
-    this.logger.log(M.noticesResumed(told));
+    return told;
   }
 
   /**
@@ -852,6 +858,8 @@ export class RelayGateway
         this.logger.warn(
           M.noticeReadFailed(err instanceof RelayError && 'sqlState' in err ? String(err.sqlState) : 'n/a'),
         );
+        // The mail stays stored: its recipients here fetch it now rather than at their next sweep.
+        for (const n of batch) this.syncSockets(this.localSockets(server, n.recipient), 'notices');
       }
     }
   }

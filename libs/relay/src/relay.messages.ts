@@ -129,7 +129,7 @@ export const RELAY_MESSAGES = {
     `the mail other nodes stored meanwhile (mail:sync).`,
   noticeReadFailed: (sqlState: string) =>
     `USM relay: reading the mail of a 'mail:available' notice failed (SQLSTATE ${sqlState}); ` +
-    `its recipients get it by fetch.`,
+    `its recipients here are told to fetch it (mail:sync).`,
   cleanupFailed: (sqlState: string) =>
     `USM relay: a cleanup run failed (SQLSTATE ${sqlState}); the next run retries.`,
 } as const;

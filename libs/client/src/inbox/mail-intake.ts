@@ -14,6 +14,8 @@
  *  - `mail:sync` (the relay withheld pushes, or may have missed other nodes' notices) and a new
  *    connection (`reset`) end "caught up": the next fetch runs and pushes wait for it. A sync that
  *    arrives during a fetch adds one more round, from the highest position seen.
+ *  - A gap in a conversation (`refetch`) also fetches every page: the mail that fills it may be
+ *    stored and never pushed (its node died between storing and telling the others).
  *  - Buffered pushes are bounded (`maxBuffered`): past it they are dropped and the fetch takes one
  *    more round instead. Nothing is lost by dropping a push: the relay keeps mail until acked.
  */
@@ -88,6 +90,16 @@ export class MailIntake {
   /** `mail:sync`: stored mail was not pushed; fetch every page, pushes wait until then. */
   sync(): Promise<void> {
     this.#caughtUp = false;
+    this.#again = true;
+    return this.fetchAll();
+  }
+
+  /**
+   * A conversation has a gap (a later message arrived, an earlier one did not): the earlier one
+   * may be stored and not pushed (a notice lost with a node). Fetches every page now, or one more
+   * round when a fetch is running; pushes are still processed as they come.
+   */
+  refetch(): Promise<void> {
     this.#again = true;
     return this.fetchAll();
   }
