@@ -66,6 +66,27 @@ export const SIZES = {
   /** Messages a partitioned client sends (half the acks dropped). */
   partitionSend: size(200, 2000),
 
+  // --- No message lost (delivery.spec.ts) ---------------------------------------------------
+  /** Relay nodes in the delivery cases (sender and recipient on different nodes). */
+  deliveryNodes: 2,
+  /** Messages sent to an offline recipient: past MAX_SKIP (1,000), the figure. */
+  backlogMessages: size(3_000, 6_000),
+  /** Messages sent while that recipient reconnects and fetches the backlog. */
+  backlogLiveMessages: size(1_000, 3_000),
+  /**
+   * Messages sent to a recipient whose socket stopped reading (past MAX_SKIP). The soak size stays
+   * under the relay's default mailbox quota (10,000).
+   */
+  stalledMessages: size(2_000, 9_000),
+  /** Body bytes of each of those (bytes content, so the relay's push backlog grows fast). */
+  stalledMessageBytes: 32 * 1024,
+  /** Pairs chatting both ways while PostgreSQL backends are terminated and a node is killed. */
+  chatPairs: size(10, 25),
+  /** How long they chat, in seconds. */
+  chatSeconds: size(60, 300),
+  /** Each party sends to its partner every this many milliseconds (with jitter). */
+  chatIntervalMs: 250,
+
   // --- Load ---------------------------------------------------------------------------------
   /** Clients in the load case. */
   loadClients: size(20, 100),

@@ -8,6 +8,9 @@
  *  - **Black-hole** (`blackhole()`): nothing is forwarded any more, in either direction, on current
  *    and new connections, but every connection stays open (a partition that keeps the TCP state);
  *    the bytes are held and flow again on `heal()`, as TCP would retransmit them.
+ *  - **Stop reading** (`stopReading()`): the proxy stops reading what the target sends on the
+ *    current connections, so the target's writes back up in its kernel buffers and then in its
+ *    own process (a client whose socket stopped reading); `resumeReading()` reads on.
  *  - **Reset** (`reset()`): every current connection is destroyed with a TCP RST, both sides.
  *    `refuse(true)` resets each new connection right after accepting it, until `refuse(false)`.
  *  - **Frame filter** (`filter`): with one set, both directions are parsed as the HTTP upgrade
@@ -161,6 +164,16 @@ export class TcpProxy {
   heal(): void {
     this.#blackholed = false;
     for (const pair of this.#pairs) this.#flush(pair);
+  }
+
+  /** Stops reading from the targets on every current connection (new connections read as usual). */
+  stopReading(): void {
+    for (const pair of this.#pairs) pair.upstream?.pause();
+  }
+
+  /** Reads from the targets again on every current connection. */
+  resumeReading(): void {
+    for (const pair of this.#pairs) pair.upstream?.resume();
   }
 
   /** Destroys every current connection, both sides, with a TCP RST; held bytes are dropped. */
