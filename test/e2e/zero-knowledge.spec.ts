@@ -8,41 +8,16 @@
  * positive control proves the scan sees stored ciphertext: the message ids the relay holds are
  * found by the same search.
  */
-import type { INestApplication, LoggerService } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { generateIdentityKeyPair, randomBytes, ready, toHex } from '@usm/crypto';
 import { type IncomingMessage, MemoryStore, MessengerClient } from '@usm/client';
 import { startInProcessRelay } from '../support/in-process-relay.js';
 import { usePostgres } from '../support/postgres.js';
+import { CapturingLogger } from '../support/capturing-logger.js';
 
 await ready();
 const RELAY_IDENTITY = generateIdentityKeyPair();
 const RELAY_KEY_HEX = toHex(RELAY_IDENTITY.publicKey.bytes);
-
-/** Every line the relay logs, at every level. */
-class CapturingLogger implements LoggerService {
-  readonly lines: string[] = [];
-  #add(level: string, message: unknown, rest: unknown[]) {
-    this.lines.push(JSON.stringify({ level, message: String(message), rest: rest.map(String) }));
-  }
-  log(message: unknown, ...rest: unknown[]) {
-    this.#add('log', message, rest);
-  }
-  error(message: unknown, ...rest: unknown[]) {
-    this.#add('error', message, rest);
-  }
-  warn(message: unknown, ...rest: unknown[]) {
-    this.#add('warn', message, rest);
-  }
-  debug(message: unknown, ...rest: unknown[]) {
-    this.#add('debug', message, rest);
-  }
-  verbose(message: unknown, ...rest: unknown[]) {
-    this.#add('verbose', message, rest);
-  }
-  fatal(message: unknown, ...rest: unknown[]) {
-    this.#add('fatal', message, rest);
-  }
-}
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
   const start = Date.now();

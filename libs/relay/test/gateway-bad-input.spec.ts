@@ -15,7 +15,7 @@ import {
   type FetchResult,
   type Reply,
 } from '@usm/protocol';
-import { Logger, type LoggerService } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import type pg from 'pg';
 import { usePostgres } from '../../../test/support/postgres.js';
 import { recordCase } from '../../../test/reliability/report.js';
@@ -34,32 +34,7 @@ import {
   request,
   startRelay,
 } from './relay-client.js';
-
-/** Every line the relay logs, at every level, with its extra arguments (stack frames, context). */
-class CapturingLogger implements LoggerService {
-  readonly lines: string[] = [];
-  #add(level: string, message: unknown, rest: unknown[]) {
-    this.lines.push(JSON.stringify({ level, message: String(message), rest: rest.map(String) }));
-  }
-  log(message: unknown, ...rest: unknown[]) {
-    this.#add('log', message, rest);
-  }
-  error(message: unknown, ...rest: unknown[]) {
-    this.#add('error', message, rest);
-  }
-  warn(message: unknown, ...rest: unknown[]) {
-    this.#add('warn', message, rest);
-  }
-  debug(message: unknown, ...rest: unknown[]) {
-    this.#add('debug', message, rest);
-  }
-  verbose(message: unknown, ...rest: unknown[]) {
-    this.#add('verbose', message, rest);
-  }
-  fatal(message: unknown, ...rest: unknown[]) {
-    this.#add('fatal', message, rest);
-  }
-}
+import { CapturingLogger } from '../../../test/support/capturing-logger.js';
 
 /** Cursors that match the store's digit pattern but lie past PostgreSQL's bigint (2^63 - 1). */
 const PAST_BIGINT = ['9999999999999999999', '9223372036854775808'];

@@ -140,6 +140,27 @@ export interface DeliveryReport {
   outOfOrder: number;
 }
 
+/** A delivery report's figures as a reliability case records them. */
+export function deliveryFigures(report: DeliveryReport): Record<string, number> {
+  return {
+    sent: report.sent,
+    received: report.received,
+    lost: report.lost,
+    duplicated: report.duplicated,
+    'conversations out of order': report.outOfOrder,
+  };
+}
+
+/** The report of `conversations` carrying `total` messages, each received once and in order. */
+export function allDelivered(conversations: number, total: number): DeliveryReport {
+  return { conversations, sent: total, received: total, lost: 0, duplicated: 0, outOfOrder: 0 };
+}
+
+/** Every one of `total` messages received once, in order. */
+export function deliveredExactly(report: DeliveryReport, total: number): boolean {
+  return report.lost + report.duplicated + report.outOfOrder === 0 && report.received === total;
+}
+
 /** Compares what every party's application received with `expected`. */
 export function deliveryReport(expected: Expected, of: readonly Party[]): DeliveryReport {
   const got = new Map<string, string[]>();
