@@ -13,6 +13,8 @@
  *    Alice sees each one delivered;
  *  - Bob reloads: the same identity and conversation come back from IndexedDB and he can still write;
  *  - a second tab in Alice's browser waits for the first (one tab holds an identity).
+ *  - Bob's page goes offline while a Node client sends it a backlog past MAX_SKIP, and comes back
+ *    while more is sent: the page lists every message once, in order, with no client error.
  * Screenshots of both windows go to test-artifacts/web-demo-chat/. With USM_UPDATE_DOCS_SCREENSHOT=1
  * Alice's window is also copied to docs/web-demo.png (the README's picture).
  */
@@ -29,7 +31,9 @@ import {
   generateIdentityKeyPair,
   ready,
   safetyNumber,
+  toHex,
 } from '@usm/crypto';
+import { MemoryStore, MessengerClient } from '@usm/client';
 import { parseAddress } from '@usm/protocol';
 import type { BrowserContext, Page } from 'playwright-core';
 import { AppModule } from '../../relay-server/src/app.module.js';
@@ -49,6 +53,10 @@ const TEST_TIMEOUT_MS = 120_000;
 const WAIT_MS = 30_000;
 /** Chromium's message for a connection tried while the context is offline: expected for Bob. */
 const OFFLINE_ERRORS = [/ERR_INTERNET_DISCONNECTED/];
+/** Messages sent to Bob's page while it is offline: past MAX_SKIP (1,000), so order matters. */
+const BACKLOG = 1_200;
+/** Messages sent while it comes back and fetches that backlog. */
+const LIVE = 300;
 
 // The demo, built into a scratch folder (apps/web-demo/dist belongs to whoever runs `npm start`).
 const outdir = mkdtempSync(join(tmpdir(), 'usm-web-demo-'));
@@ -70,11 +78,16 @@ afterAll(async () => {
 const pg = usePostgres();
 let relay: NestExpressApplication | undefined;
 let relayUrl = '';
+let relayKeyHex = '';
 beforeAll(async () => {
   await ready();
-  const config = loadConfig({ WEB_DEMO_DIR: outdir });
+  // Rate limits off: the backlog case sends 1,500 messages from one identity in seconds, far past
+  // the default send bucket (100 per 5 s); the limits themselves are tested in libs/relay.
+  const config = loadConfig({ WEB_DEMO_DIR: outdir, RATE_LIMITS: 'off' });
+  const relayIdentity = generateIdentityKeyPair();
+  relayKeyHex = toHex(relayIdentity.publicKey.bytes);
   relay = await NestFactory.create<NestExpressApplication>(
-    AppModule.forRoot({ config, databaseUrl: pg.url, identity: generateIdentityKeyPair() }),
+    AppModule.forRoot({ config, databaseUrl: pg.url, identity: relayIdentity }),
     { logger: false },
   );
   relay.useStaticAssets(outdir);
@@ -343,6 +356,77 @@ describe('web demo: two people chat in Chromium through the sample relay', () =>
       }
       // Closed before the relay stops, so no page sees it go away (and logs a reconnect attempt).
       await Promise.all([aliceContext.close(), bobContext.close()]);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'a page back online after a backlog past MAX_SKIP, with more mail arriving while it fetches, shows every message once, in order',
+    async () => {
+      const bobContext = await harness.newContext({ viewport: { width: 760, height: 900 } });
+      const bob = await harness.openPage(`${relayUrl}/`, {
+        context: bobContext,
+        label: 'bob-backlog',
+        ignoreErrors: OFFLINE_ERRORS,
+      });
+      await connected(bob, 'Bob');
+      const bobAddress = await text(bob, 'own-address');
+      // Alice writes from a Node program (the same client library), fast enough to build a backlog.
+      const alice = await MessengerClient.open({
+        relayUrl,
+        relayIdentityKey: relayKeyHex,
+        store: new MemoryStore(),
+        fetchIntervalMs: 30_000,
+      });
+      const receipts = new Set<string>();
+      alice.on('delivered', ({ id }) => void receipts.add(id));
+      try {
+        await alice.connect();
+        const ids = [(await alice.send(bobAddress, 'backlog: hello')).id];
+        await countIs(bob, 'Bob', 'in', 1);
+        await bobContext.setOffline(true);
+        await until(
+          bob,
+          "Bob's page shows it is offline",
+          () =>
+            document.querySelector<HTMLElement>('[data-testid="connection"]')?.dataset.state !== 'connected',
+          undefined,
+        );
+        const sendWave = async (texts: string[]) => {
+          for (let i = 0; i < texts.length; i += 500) {
+            const sent = await Promise.all(texts.slice(i, i + 500).map((t) => alice.send(bobAddress, t)));
+            ids.push(...sent.map((r) => r.id));
+          }
+        };
+        const backlog = Array.from({ length: BACKLOG }, (_, i) => `backlog ${i}`);
+        const live = Array.from({ length: LIVE }, (_, i) => `live ${i}`);
+        await sendWave(backlog);
+        // Back online: the page pages through its backlog while Alice keeps writing.
+        await bobContext.setOffline(false);
+        await sendWave(live);
+        const total = 1 + BACKLOG + LIVE;
+        await countIs(bob, 'Bob', 'in', total);
+        // The end of the list, in the window (a full-page picture of 1,501 messages is megabytes).
+        await bob.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+        await bob.screenshot({ path: join(harness.artifacts, 'backlog-bob.png') });
+        const shown = await received(bob);
+        expect(shown).toEqual(['backlog: hello', ...backlog, ...live]);
+        const shownIds = (await messages(bob)).filter((m) => m.direction === 'in').map((m) => m.id);
+        expect(shownIds).toEqual(ids);
+        expect(await text(bob, 'client-error')).toBe('');
+        const deadline = Date.now() + WAIT_MS;
+        while (receipts.size < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        expect(ids.filter((id) => !receipts.has(id))).toEqual([]);
+        if (process.env.USM_UPDATE_DOCS_SCREENSHOT === '1') {
+          await copyFile(
+            join(harness.artifacts, 'backlog-bob.png'),
+            join(REPO_ROOT, 'docs', 'web-demo-backlog.png'),
+          );
+        }
+      } finally {
+        await alice.close();
+        await bobContext.close();
+      }
     },
     TEST_TIMEOUT_MS,
   );
