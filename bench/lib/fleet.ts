@@ -27,7 +27,7 @@ import { now } from './measure.js';
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-/** Ciphertext bytes per message: 1 KiB, as in the socket.io anchor of DESIGN.md. */
+/** Ciphertext bytes per message: 1 KiB, the size of the bare socket.io anchor's messages (docs/benchmarks.md). */
 export const CIPHERTEXT_BYTES = 1024;
 
 /** A connected socket (websocket transport, no reconnection). */

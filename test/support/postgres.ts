@@ -1,5 +1,5 @@
 /**
- * A real PostgreSQL for a test file: never a mock (DESIGN.md, "Never").
+ * A real PostgreSQL for a test file: never a mock (integration tests run against the real thing).
  *
  * - With DATABASE_URL set, that server is used: each test file gets a fresh database
  *   `usm_test_<random>` on it, dropped afterwards.

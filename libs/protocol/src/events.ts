@@ -259,7 +259,7 @@ export interface SocketData {
   authenticatedAt?: number;
 }
 
-/** Every client-to-server event name: the relay refuses any other (DESIGN.md, Relay module). */
+/** Every client-to-server event name: the relay refuses any other (docs/protocol.md, "Socket events"). */
 export const CLIENT_EVENTS = Object.freeze([
   'handshake:init',
   'handshake:complete',

@@ -1,5 +1,5 @@
 /**
- * The envelope: everything the relay sees of a message (DESIGN.md, Protocol 4).
+ * The envelope: everything the relay sees of a message (docs/protocol.md, "Envelope").
  *
  *   offset  size  field
  *   0       1     version            ENVELOPE_VERSION (1)

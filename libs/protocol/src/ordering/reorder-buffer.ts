@@ -18,7 +18,7 @@
  *   (seen-ids.ts); a second message with a held sequence number is dropped here.
  *
  * The buffer is in memory only. The client persists each decrypted message before it acks it
- * (DESIGN.md, Delivery) and persists `next` with the conversation; after a restart it rebuilds
+ * (docs/client.md, "Exactly once, in order") and persists `next` with the conversation; after a restart it rebuilds
  * the buffer from stored, not yet released messages. Time comes from an injected clock.
  */
 import { ProtocolError, ProtocolErrorCode } from '../errors.js';

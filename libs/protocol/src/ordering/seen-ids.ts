@@ -1,6 +1,6 @@
 /**
  * A bounded memory of message ids already processed, for exactly-once delivery to the
- * application over an at-least-once wire (DESIGN.md, Delivery): a message whose ack was lost is
+ * application over an at-least-once wire (docs/client.md, "Exactly once, in order"): a message whose ack was lost is
  * delivered again by the relay, and the client must recognise it by id. The ratchet refuses a
  * replayed ciphertext too, but only while it keeps that message key; this memory also covers a
  * redelivery after the state moved on, and costs one lookup before any decryption.
