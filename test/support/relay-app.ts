@@ -11,7 +11,7 @@ import { REPO_ROOT, run } from './pack.js';
 export const RELAY_APP_MAIN = join(REPO_ROOT, 'apps', 'relay-server', 'dist', 'main.js');
 /** What the built relay is made of, in build order (the client and the web demo are not). */
 export const RELAY_APP_WORKSPACES = ['libs/crypto', 'libs/protocol', 'libs/relay', 'apps/relay-server'];
-const SOURCES = [...RELAY_APP_WORKSPACES.map((w) => join(w, 'src')), 'migrations'];
+const SOURCES = RELAY_APP_WORKSPACES.map((w) => join(w, 'src'));
 export const RELAY_APP_BUILD_TIMEOUT_MS = 300_000;
 
 /** Every variable the app reads (apps/relay-server/src/config.ts). */

@@ -41,7 +41,7 @@ export {
   type Sql,
   type SqlResult,
 } from './relay-database.js';
-export { RELAY_MIGRATIONS } from '../../../migrations/index.js';
+export { RELAY_MIGRATIONS } from './migrations/index.js';
 export {
   InjectMessageStore,
   MAX_STORE_CURSOR,

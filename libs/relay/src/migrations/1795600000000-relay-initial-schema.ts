@@ -9,7 +9,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * - store: INSERT ... ON CONFLICT (recipient, message_id) DO NOTHING           -> primary key
  * - fetch: WHERE recipient = $1 AND seq > $cursor ORDER BY seq LIMIT n          -> (recipient, seq)
  * - ack:   DELETE WHERE recipient = $1 AND message_id = ANY($2)                 -> primary key
- * - quota: count(*) WHERE recipient = $1                                         -> primary key prefix
+ * - quota: each mailbox's count in usm_mailbox_counts (1795800000000, kept by triggers)
  * - cleanup: ctid = ANY(ARRAY(SELECT ctid WHERE expires_at < $1 LIMIT n ...))   -> (expires_at)
  * - prekey claim: the lowest key id of one address, FOR UPDATE SKIP LOCKED       -> (address, key_id)
  */
