@@ -17,7 +17,7 @@ import { afterAll, beforeAll } from '@jest/globals';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { startThrowawayPostgres, type ThrowawayPostgres } from './embedded-postgres.js';
-import { runRelayMigrations } from '../../libs/relay/src/relay-database.js';
+import { runRelayMigrations } from '../../libs/relay/src/database/relay-database.js';
 
 export interface TestPostgres {
   /** Connection URL of this file's fresh, empty database (valid after beforeAll). */

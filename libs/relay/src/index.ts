@@ -40,7 +40,7 @@ export {
   runRelayMigrations,
   type Sql,
   type SqlResult,
-} from './relay-database.js';
+} from './database/relay-database.js';
 export { RELAY_MIGRATIONS } from './migrations/index.js';
 export {
   InjectMessageStore,
@@ -52,8 +52,8 @@ export {
   type OutgoingEnvelope,
   type StoreResult,
   type StoredMessage,
-} from './message-store.service.js';
-export { RelayCleanupService, type CleanupReport } from './cleanup.service.js';
+} from './mail/message-store.service.js';
+export { RelayCleanupService, type CleanupReport } from './cleanup/cleanup.service.js';
 export {
   PrekeyDirectoryService,
   PrekeySignatureVerifier,
@@ -65,34 +65,34 @@ export {
   type PrekeyUpload,
   type PublishResult,
   type SignedPrekey,
-} from './prekey-directory.service.js';
+} from './prekeys/prekey-directory.service.js';
 export {
   HandshakeReplayStore,
   InjectHandshakeReplayStore,
   PostgresReplayStore,
   REPLAY_NONCE_MAX_BYTES,
   REPLAY_NONCE_MIN_BYTES,
-} from './replay-store.service.js';
+} from './handshake/replay-store.service.js';
 export {
   RelayRateLimiter,
   rateLimitedError,
   type RateLimitDecision,
   type RateLimitDimension,
   type RateLimitSubject,
-} from './rate-limit.service.js';
+} from './rate-limit/rate-limit.service.js';
 export {
   RELAY_RATE_LIMIT_BUCKET,
   RelayRateLimit,
   RelayRateLimitGuard,
   type RateLimitRequest,
-} from './rate-limit.guard.js';
-export { RelayMetrics, type MessageEvent } from './metrics.service.js';
+} from './rate-limit/rate-limit.guard.js';
+export { RelayMetrics, type MessageEvent } from './metrics/metrics.service.js';
 export { RelayGateway, type RelayServer, type RelaySocket } from './relay.gateway.js';
 export { RelayIoAdapter } from './relay-io.adapter.js';
 export { RelayExceptionFilter, UNAVAILABLE_RETRY_AFTER_MS, toErrorReply } from './relay-exception.filter.js';
-export { RelayHealthIndicator } from './relay-health.indicator.js';
+export { RelayHealthIndicator } from './health/relay-health.indicator.js';
 export {
   RELAY_HTTP_DEFAULTS,
   createRelayHttpController,
   type RelayHttpOptions,
-} from './relay-http.controller.js';
+} from './health/relay-http.controller.js';

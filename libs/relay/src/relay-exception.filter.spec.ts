@@ -1,6 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import { ProtocolErrorCode } from '@usm/protocol';
-import { RelayDatabaseError } from './relay-database.js';
+import { RelayDatabaseError } from './database/relay-database.js';
 import { UNAVAILABLE_RETRY_AFTER_MS, toErrorReply } from './relay-exception.filter.js';
 import { RelayError, RelayErrorCode } from './relay.errors.js';
 import { RELAY_MESSAGES as M } from './relay.messages.js';

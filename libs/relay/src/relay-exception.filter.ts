@@ -17,7 +17,7 @@ import {
   ProtocolError,
   ProtocolErrorCode,
 } from '@usm/protocol';
-import { RelayDatabaseError } from './relay-database.js';
+import { RelayDatabaseError } from './database/relay-database.js';
 import { RelayError, RelayErrorCode } from './relay.errors.js';
 import { RELAY_MESSAGES as M } from './relay.messages.js';
 

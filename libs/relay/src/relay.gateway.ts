@@ -92,20 +92,28 @@ import {
 import type { IncomingMessage } from 'node:http';
 import type pg from 'pg';
 import type { Server, ServerOptions, Socket } from 'socket.io';
-import { corkWritesPerTurn } from './cork-writes.js';
-import { InjectMessageStore, type MessageStore, type OutgoingEnvelope } from './message-store.service.js';
-import { RelayMetrics } from './metrics.service.js';
-import { PrekeyDirectoryService, type PrekeyUpload, type SignedPrekey } from './prekey-directory.service.js';
-import { PushFlowControl } from './push-flow-control.js';
-import { RelayRateLimit, RelayRateLimitGuard } from './rate-limit.guard.js';
+import { corkWritesPerTurn } from './socket/cork-writes.js';
+import {
+  InjectMessageStore,
+  type MessageStore,
+  type OutgoingEnvelope,
+} from './mail/message-store.service.js';
+import { RelayMetrics } from './metrics/metrics.service.js';
+import {
+  PrekeyDirectoryService,
+  type PrekeyUpload,
+  type SignedPrekey,
+} from './prekeys/prekey-directory.service.js';
+import { PushFlowControl } from './push/push-flow-control.js';
+import { RelayRateLimit, RelayRateLimitGuard } from './rate-limit/rate-limit.guard.js';
 import { InjectRelayClock, type RelayClock } from './relay-clock.js';
-import { RelayDatabase } from './relay-database.js';
+import { RelayDatabase } from './database/relay-database.js';
 import { RelayExceptionFilter, toErrorReply } from './relay-exception.filter.js';
 import { RELAY_OPTIONS } from './relay.constants.js';
 import { RelayError } from './relay.errors.js';
 import { RELAY_MESSAGES as M } from './relay.messages.js';
 import type { ResolvedRelayOptions } from './relay.options.js';
-import { type HandshakeReplayStore, InjectHandshakeReplayStore } from './replay-store.service.js';
+import { type HandshakeReplayStore, InjectHandshakeReplayStore } from './handshake/replay-store.service.js';
 
 export type RelayServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type RelaySocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;

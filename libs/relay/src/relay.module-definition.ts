@@ -1,5 +1,5 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
-import { createRelayHttpController, type RelayHttpOptions } from './relay-http.controller.js';
+import { createRelayHttpController, type RelayHttpOptions } from './health/relay-http.controller.js';
 import { RelayGateway, createRelayGateway } from './relay.gateway.js';
 import type { RelayModuleOptions } from './relay.options.js';
 

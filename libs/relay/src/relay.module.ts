@@ -1,20 +1,20 @@
 import { Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import type { DataSource } from 'typeorm';
-import { RelayCleanupService } from './cleanup.service.js';
-import { MessageStore, PostgresMessageStore } from './message-store.service.js';
-import { RelayMetrics } from './metrics.service.js';
-import { PrekeyDirectoryService } from './prekey-directory.service.js';
-import { PushFlowControl } from './push-flow-control.js';
-import { RelayRateLimitGuard } from './rate-limit.guard.js';
-import { RelayRateLimiter } from './rate-limit.service.js';
+import { RelayCleanupService } from './cleanup/cleanup.service.js';
+import { MessageStore, PostgresMessageStore } from './mail/message-store.service.js';
+import { RelayMetrics } from './metrics/metrics.service.js';
+import { PrekeyDirectoryService } from './prekeys/prekey-directory.service.js';
+import { PushFlowControl } from './push/push-flow-control.js';
+import { RelayRateLimitGuard } from './rate-limit/rate-limit.guard.js';
+import { RelayRateLimiter } from './rate-limit/rate-limit.service.js';
 import { RelayClock, systemClock } from './relay-clock.js';
-import { openRelayDataSource, RelayDatabase } from './relay-database.js';
-import { RelayHealthIndicator } from './relay-health.indicator.js';
+import { openRelayDataSource, RelayDatabase } from './database/relay-database.js';
+import { RelayHealthIndicator } from './health/relay-health.indicator.js';
 import { RELAY_DATA_SOURCE, RELAY_OPTIONS } from './relay.constants.js';
 import { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } from './relay.module-definition.js';
 import { resolveRelayOptions } from './relay.options.js';
-import { HandshakeReplayStore, PostgresReplayStore } from './replay-store.service.js';
+import { HandshakeReplayStore, PostgresReplayStore } from './handshake/replay-store.service.js';
 
 /** The opened DataSource and whether the relay owns it (internal). */
 const RELAY_DATA_SOURCE_HANDLE = Symbol('RELAY_DATA_SOURCE_HANDLE');

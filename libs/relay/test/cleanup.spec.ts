@@ -1,10 +1,10 @@
 import type { DataSource } from 'typeorm';
 import { runMigrations, usePostgres } from '../../../test/support/postgres.js';
-import { RelayCleanupService } from '../src/cleanup.service.js';
-import { PostgresMessageStore } from '../src/message-store.service.js';
-import { RelayMetrics } from '../src/metrics.service.js';
-import { RelayDatabase } from '../src/relay-database.js';
-import { PostgresReplayStore } from '../src/replay-store.service.js';
+import { RelayCleanupService } from '../src/cleanup/cleanup.service.js';
+import { PostgresMessageStore } from '../src/mail/message-store.service.js';
+import { RelayMetrics } from '../src/metrics/metrics.service.js';
+import { RelayDatabase } from '../src/database/relay-database.js';
+import { PostgresReplayStore } from '../src/handshake/replay-store.service.js';
 import { address, kit, ManualClock, messageId, type Kit } from './fixtures.js';
 
 const DAY = 24 * 60 * 60 * 1000;

@@ -2,9 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import { generateIdentityKeyPair, ready, type IdentityKeyPair } from '@usm/crypto';
 import type { DataSource } from 'typeorm';
-import { RelayMetrics } from '../src/metrics.service.js';
+import { RelayMetrics } from '../src/metrics/metrics.service.js';
 import type { RelayClock } from '../src/relay-clock.js';
-import { RelayDatabase } from '../src/relay-database.js';
+import { RelayDatabase } from '../src/database/relay-database.js';
 import {
   resolveRelayOptions,
   type RelayModuleOptions,

@@ -13,8 +13,8 @@ import {
 } from '@usm/protocol';
 import type WebSocket from 'ws';
 import { usePostgres } from '../../../test/support/postgres.js';
-import { RelayMetrics } from '../src/metrics.service.js';
-import { PushFlowControl, pushBacklog } from '../src/push-flow-control.js';
+import { RelayMetrics } from '../src/metrics/metrics.service.js';
+import { PushFlowControl, pushBacklog } from '../src/push/push-flow-control.js';
 import type { RelaySocket } from '../src/relay.gateway.js';
 import {
   type ClientSocket,

@@ -4,8 +4,8 @@ import {
   MAX_STORE_CURSOR,
   PostgresMessageStore,
   type OutgoingEnvelope,
-} from '../src/message-store.service.js';
-import { RelayDatabase } from '../src/relay-database.js';
+} from '../src/mail/message-store.service.js';
+import { RelayDatabase } from '../src/database/relay-database.js';
 import { RelayError, RelayErrorCode } from '../src/relay.errors.js';
 import { RELAY_MESSAGES as M } from '../src/relay.messages.js';
 import { address, kit, messageId, type Kit } from './fixtures.js';

@@ -1,5 +1,5 @@
 import { usePostgres, runMigrations } from '../../../test/support/postgres.js';
-import { runRelayMigrations } from '../src/relay-database.js';
+import { runRelayMigrations } from '../src/database/relay-database.js';
 
 describe('relay migrations', () => {
   const pg = usePostgres();

@@ -6,8 +6,8 @@ import {
   type PrekeySignatureVerifier,
   type PrekeyUpload,
   type SignedPrekey,
-} from '../src/prekey-directory.service.js';
-import { RelayDatabase } from '../src/relay-database.js';
+} from '../src/prekeys/prekey-directory.service.js';
+import { RelayDatabase } from '../src/database/relay-database.js';
 import { RelayError, RelayErrorCode } from '../src/relay.errors.js';
 import { RELAY_MESSAGES as M } from '../src/relay.messages.js';
 import { address, kit, type Kit } from './fixtures.js';

@@ -1,10 +1,10 @@
 import type { ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { runMigrations, usePostgres } from '../../../test/support/postgres.js';
-import { RelayMetrics } from '../src/metrics.service.js';
-import { RelayRateLimit, RelayRateLimitGuard } from '../src/rate-limit.guard.js';
-import { RelayRateLimiter } from '../src/rate-limit.service.js';
-import { RelayDatabase } from '../src/relay-database.js';
+import { RelayMetrics } from '../src/metrics/metrics.service.js';
+import { RelayRateLimit, RelayRateLimitGuard } from '../src/rate-limit/rate-limit.guard.js';
+import { RelayRateLimiter } from '../src/rate-limit/rate-limit.service.js';
+import { RelayDatabase } from '../src/database/relay-database.js';
 import { RelayError, RelayErrorCode } from '../src/relay.errors.js';
 import { RELAY_MESSAGES as M } from '../src/relay.messages.js';
 import { options } from './fixtures.js';

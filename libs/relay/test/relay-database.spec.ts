@@ -11,7 +11,7 @@ import type { Logger } from '@nestjs/common';
 import { ProtocolErrorCode } from '@usm/protocol';
 import type { DataSource } from 'typeorm';
 import { runMigrations, usePostgres } from '../../../test/support/postgres.js';
-import { RelayDatabase, RelayDatabaseError } from '../src/relay-database.js';
+import { RelayDatabase, RelayDatabaseError } from '../src/database/relay-database.js';
 import { UNAVAILABLE_RETRY_AFTER_MS, toErrorReply } from '../src/relay-exception.filter.js';
 import { RELAY_MESSAGES as M } from '../src/relay.messages.js';
 

@@ -1,8 +1,8 @@
 import { runMigrations, usePostgres } from '../../../test/support/postgres.js';
-import { RelayDatabase } from '../src/relay-database.js';
+import { RelayDatabase } from '../src/database/relay-database.js';
 import { RelayError, RelayErrorCode } from '../src/relay.errors.js';
 import { RELAY_MESSAGES as M } from '../src/relay.messages.js';
-import { PostgresReplayStore } from '../src/replay-store.service.js';
+import { PostgresReplayStore } from '../src/handshake/replay-store.service.js';
 import { ManualClock } from './fixtures.js';
 import { randomBytes } from 'node:crypto';
 

@@ -11,11 +11,11 @@
 import { Logger } from '@nestjs/common';
 import type pg from 'pg';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { RELAY_MIGRATIONS } from './migrations/index.js';
-import { RELAY_MIGRATIONS_TABLE } from './relay.constants.js';
-import { RelayError, RelayErrorCode } from './relay.errors.js';
-import { RELAY_MESSAGES as M } from './relay.messages.js';
-import type { ResolvedRelayOptions } from './relay.options.js';
+import { RELAY_MIGRATIONS } from '../migrations/index.js';
+import { RELAY_MIGRATIONS_TABLE } from '../relay.constants.js';
+import { RelayError, RelayErrorCode } from '../relay.errors.js';
+import { RELAY_MESSAGES as M } from '../relay.messages.js';
+import type { ResolvedRelayOptions } from '../relay.options.js';
 
 export interface SqlResult<R> {
   rows: R[];

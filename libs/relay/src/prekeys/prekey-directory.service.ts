@@ -10,13 +10,13 @@
  * before anything is written. Clients verify every bundle they claim in any case.
  */
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { asBuffer, fromBuffer } from './message-store.service.js';
-import { InjectRelayClock, RelayClock } from './relay-clock.js';
-import { RelayDatabase } from './relay-database.js';
-import { RELAY_OPTIONS } from './relay.constants.js';
-import { RelayError, RelayErrorCode } from './relay.errors.js';
-import { RELAY_MESSAGES as M } from './relay.messages.js';
-import type { ResolvedRelayOptions } from './relay.options.js';
+import { asBuffer, fromBuffer } from '../mail/message-store.service.js';
+import { InjectRelayClock, RelayClock } from '../relay-clock.js';
+import { RelayDatabase } from '../database/relay-database.js';
+import { RELAY_OPTIONS } from '../relay.constants.js';
+import { RelayError, RelayErrorCode } from '../relay.errors.js';
+import { RELAY_MESSAGES as M } from '../relay.messages.js';
+import type { ResolvedRelayOptions } from '../relay.options.js';
 
 /**
  * A medium-term prekey with the identity key's signature over it. The signature may be empty when

@@ -6,8 +6,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { MailSyncReason } from '@usm/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { RELAY_OPTIONS } from './relay.constants.js';
-import type { ResolvedRelayOptions } from './relay.options.js';
+import { RELAY_OPTIONS } from '../relay.constants.js';
+import type { ResolvedRelayOptions } from '../relay.options.js';
 
 /**
  * What happened to messages: each is one value of the `event` label of `messages_total`.

@@ -13,13 +13,13 @@
  * - expired mail is never returned, and is deleted by the cleanup job.
  */
 import { Inject, Injectable } from '@nestjs/common';
-import { MESSAGE_ID_BYTES, RELAY_OPTIONS } from './relay.constants.js';
-import { InjectRelayClock, RelayClock } from './relay-clock.js';
-import { RelayDatabase } from './relay-database.js';
-import { RelayError, RelayErrorCode } from './relay.errors.js';
-import { RELAY_MESSAGES as M } from './relay.messages.js';
-import type { ResolvedRelayOptions } from './relay.options.js';
-import { RelayMetrics } from './metrics.service.js';
+import { MESSAGE_ID_BYTES, RELAY_OPTIONS } from '../relay.constants.js';
+import { InjectRelayClock, RelayClock } from '../relay-clock.js';
+import { RelayDatabase } from '../database/relay-database.js';
+import { RelayError, RelayErrorCode } from '../relay.errors.js';
+import { RELAY_MESSAGES as M } from '../relay.messages.js';
+import type { ResolvedRelayOptions } from '../relay.options.js';
+import { RelayMetrics } from '../metrics/metrics.service.js';
 
 /** One envelope to store, as the sender's request carries it. */
 export interface OutgoingEnvelope {

@@ -11,12 +11,12 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
-import { RelayMetrics } from './metrics.service.js';
-import { RelayDatabase, RelayDatabaseError } from './relay-database.js';
-import { RELAY_OPTIONS, TABLES } from './relay.constants.js';
-import { RelayError, RelayErrorCode } from './relay.errors.js';
-import { RELAY_MESSAGES as M } from './relay.messages.js';
-import { RATE_LIMIT_BUCKETS, type RateLimitBucket, type ResolvedRelayOptions } from './relay.options.js';
+import { RelayMetrics } from '../metrics/metrics.service.js';
+import { RelayDatabase, RelayDatabaseError } from '../database/relay-database.js';
+import { RELAY_OPTIONS, TABLES } from '../relay.constants.js';
+import { RelayError, RelayErrorCode } from '../relay.errors.js';
+import { RELAY_MESSAGES as M } from '../relay.messages.js';
+import { RATE_LIMIT_BUCKETS, type RateLimitBucket, type ResolvedRelayOptions } from '../relay.options.js';
 
 /** Who a request is charged to. A dimension without a value is not checked. */
 export interface RateLimitSubject {

@@ -29,9 +29,9 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { MailSyncPush } from '@usm/protocol';
-import { RelayMetrics } from './metrics.service.js';
-import { RELAY_OPTIONS } from './relay.constants.js';
-import type { ResolvedRelayOptions } from './relay.options.js';
+import { RelayMetrics } from '../metrics/metrics.service.js';
+import { RELAY_OPTIONS } from '../relay.constants.js';
+import type { ResolvedRelayOptions } from '../relay.options.js';
 
 /** The parts of an engine.io transport read here. */
 interface EngineTransport {

@@ -4,11 +4,11 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { HandshakeReplayStore as ProtocolHandshakeReplayStore } from '@usm/protocol';
-import { asBuffer } from './message-store.service.js';
-import { InjectRelayClock, RelayClock } from './relay-clock.js';
-import { RelayDatabase } from './relay-database.js';
-import { RelayError, RelayErrorCode } from './relay.errors.js';
-import { RELAY_MESSAGES as M } from './relay.messages.js';
+import { asBuffer } from '../mail/message-store.service.js';
+import { InjectRelayClock, RelayClock } from '../relay-clock.js';
+import { RelayDatabase } from '../database/relay-database.js';
+import { RelayError, RelayErrorCode } from '../relay.errors.js';
+import { RELAY_MESSAGES as M } from '../relay.messages.js';
 
 /**
  * Remembers handshake nonces, atomically across every node that shares it: @usm/protocol's

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { MailSyncPush } from '@usm/protocol';
-import { RelayMetrics } from './metrics.service.js';
+import { RelayMetrics } from '../metrics/metrics.service.js';
 import { PushFlowControl, pushBacklog } from './push-flow-control.js';
-import { RELAY_DEFAULTS, type ResolvedRelayOptions } from './relay.options.js';
+import { RELAY_DEFAULTS, type ResolvedRelayOptions } from '../relay.options.js';
 
 /** An engine.io transport as the relay sees it: a name, ws's bufferedAmount, 'drain' events. */
 class FakeTransport extends EventEmitter {

@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import { RelayDatabase } from './relay-database.js';
-import { RELAY_OPTIONS } from './relay.constants.js';
-import type { ResolvedRelayOptions } from './relay.options.js';
+import { RelayDatabase } from '../database/relay-database.js';
+import { RELAY_OPTIONS } from '../relay.constants.js';
+import type { ResolvedRelayOptions } from '../relay.options.js';
 
 /**
  * A @nestjs/terminus health indicator that pings the relay's own DataSource (not the host's).

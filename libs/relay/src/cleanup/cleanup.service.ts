@@ -22,13 +22,13 @@ import {
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
-import { RelayMetrics } from './metrics.service.js';
-import { InjectRelayClock, RelayClock } from './relay-clock.js';
-import { RelayDatabase } from './relay-database.js';
-import { RELAY_CLEANUP_JOB, RELAY_OPTIONS, TABLES } from './relay.constants.js';
-import { RelayError } from './relay.errors.js';
-import { RELAY_MESSAGES as M } from './relay.messages.js';
-import type { ResolvedRelayOptions } from './relay.options.js';
+import { RelayMetrics } from '../metrics/metrics.service.js';
+import { InjectRelayClock, RelayClock } from '../relay-clock.js';
+import { RelayDatabase } from '../database/relay-database.js';
+import { RELAY_CLEANUP_JOB, RELAY_OPTIONS, TABLES } from '../relay.constants.js';
+import { RelayError } from '../relay.errors.js';
+import { RELAY_MESSAGES as M } from '../relay.messages.js';
+import type { ResolvedRelayOptions } from '../relay.options.js';
 
 /** Rows one cleanup run deleted, per table. */
 export interface CleanupReport {

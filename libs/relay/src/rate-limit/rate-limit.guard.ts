@@ -12,8 +12,8 @@ import {
   type RateLimitDecision,
   type RateLimitSubject,
 } from './rate-limit.service.js';
-import { RELAY_OPTIONS } from './relay.constants.js';
-import type { RateLimitBucket, ResolvedRelayOptions } from './relay.options.js';
+import { RELAY_OPTIONS } from '../relay.constants.js';
+import type { RateLimitBucket, ResolvedRelayOptions } from '../relay.options.js';
 
 /** Metadata key of `@RelayRateLimit`. */
 export const RELAY_RATE_LIMIT_BUCKET = 'usm-relay:rate-limit-bucket';

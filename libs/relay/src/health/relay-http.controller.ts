@@ -6,7 +6,7 @@
 import { Controller, Get, Header, type Type } from '@nestjs/common';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
 import { Registry } from 'prom-client';
-import { RelayMetrics } from './metrics.service.js';
+import { RelayMetrics } from '../metrics/metrics.service.js';
 import { RelayHealthIndicator } from './relay-health.indicator.js';
 
 export interface RelayHttpOptions {
