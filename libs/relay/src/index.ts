@@ -7,20 +7,33 @@
 export { MessengerRelayModule } from './relay.module.js';
 export { type RelayModuleExtras } from './relay.module-definition.js';
 export {
-  RATE_LIMIT_BUCKETS,
   RELAY_DEFAULTS,
   resolveRelayOptions,
+  type RelayModuleOptions,
+  type ResolvedRelayOptions,
+} from './relay.options.js';
+export type {
+  RelayDatabaseDataSourceOptions,
+  RelayDatabaseOptions,
+  RelayDatabaseUrlOptions,
+  ResolvedRelayDatabaseOptions,
+} from './database/database.options.js';
+export type { RelayHandshakeOptions } from './handshake/handshake.options.js';
+export type { RelaySocketOptions } from './socket/socket.options.js';
+export type { RelayMailOptions, ResolvedMailOptions } from './mail/mail.options.js';
+export type { RelayPushOptions } from './push/push.options.js';
+export type { RelayCleanupOptions } from './cleanup/cleanup.options.js';
+export type { RelayPrekeyOptions } from './prekeys/prekeys.options.js';
+export {
+  RATE_LIMIT_BUCKETS,
   type RateLimitBucket,
   type RateLimitBucketOptions,
   type RateLimitRule,
-  type RelayDatabaseDataSourceOptions,
-  type RelayDatabaseOptions,
-  type RelayDatabaseUrlOptions,
-  type RelayHandshakeOptions,
-  type RelayModuleOptions,
-  type RelaySocketOptions,
-  type ResolvedRelayOptions,
-} from './relay.options.js';
+  type RelayRateLimitOptions,
+  type ResolvedRateLimitOptions,
+} from './rate-limit/rate-limit.options.js';
+export type { RelayMetricsOptions } from './metrics/metrics.options.js';
+export type { RelayHealthOptions } from './health/health.options.js';
 export {
   MESSAGE_ID_BYTES,
   RELAY_CLEANUP_JOB,

@@ -601,7 +601,7 @@ export class RelayGateway
       const recipient = this.addressOf(socket);
       const { ids } = validateClientPayload('ack', body);
       const bytes = ids.map((id) => parseMessageId(id));
-      const chunk = this.options.mail.maxPage;
+      const chunk = this.options.mail.maxAcksPerCall;
       let deleted = 0;
       for (let i = 0; i < bytes.length; i += chunk) {
         deleted += await this.store.ack(recipient, bytes.slice(i, i + chunk));
@@ -616,7 +616,7 @@ export class RelayGateway
     return this.track(async () => {
       const recipient = this.addressOf(socket);
       const { cursor, limit } = validateClientPayload('fetch', body);
-      const n = Math.min(limit ?? DEFAULT_FETCH_PAGE, this.options.mail.maxPage);
+      const n = Math.min(limit ?? DEFAULT_FETCH_PAGE, this.options.mail.maxFetchPage);
       const page = await this.store.fetch(recipient, cursor ?? null, n);
       const mail: MailItem[] = [];
       let bytes = 0;
@@ -821,7 +821,7 @@ export class RelayGateway
     // The heartbeat adapter knows the other nodes (a new node announces itself as it starts).
     void adapter.serverCount().then((nodes) => {
       if (nodes <= 1) return;
-      for (const notices of noticeBatches(remote, this.options.mail.maxPage)) {
+      for (const notices of noticeBatches(remote, this.options.mail.maxNoticeCursors)) {
         server.serverSideEmit('mail:available', notices);
       }
     });
@@ -841,7 +841,7 @@ export class RelayGateway
         Array.isArray(n.cursors) &&
         this.wantsRows(server, n.recipient as AddressString, n.cursors.length),
     );
-    for (const batch of noticeBatches(here, this.options.mail.maxPage)) {
+    for (const batch of noticeBatches(here, this.options.mail.maxNoticeCursors)) {
       try {
         const rows = await this.store.read(
           batch.map((n) => n.recipient),

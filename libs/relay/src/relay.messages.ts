@@ -53,6 +53,9 @@ export const RELAY_MESSAGES = {
   badAdapter: (got: string) =>
     `USM relay: option "socket.adapter" must be 'postgres' (several nodes on one database) or 'none' (one ` +
     `node), got '${got.length > 40 ? `${got.slice(0, 40)}...` : got}'. ${WHERE}`,
+  deprecatedOption: (name: string, replacements: readonly string[]) =>
+    `USM relay: option "${name}" is deprecated; it is read as ${replacements.map((r) => `"${r}"`).join(', ')} ` +
+    `for now. Set ${replacements.length > 1 ? 'those' : 'that'} instead. ${WHERE}`,
   lowWaterAboveMax: (lowWater: number, max: number) =>
     `USM relay: option "prekeys.lowWaterMark" (${lowWater}) must be below "prekeys.maxStoredOneTimePrekeys" ` +
     `(${max}), or a client would be told to refill forever. ${WHERE}`,

@@ -1,5 +1,17 @@
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import type { IdentityKeyPair } from '@usm/crypto';
-import { DEFAULT_FETCH_PAGE, MAX_FETCH_PAGE_BYTES } from '@usm/protocol';
+import {
+  DEFAULT_FETCH_PAGE,
+  LOW_PREKEY_THRESHOLD,
+  MAX_ACKS_PER_CALL,
+  MAX_ENVELOPE_BYTES,
+  MAX_ENVELOPES_PER_SEND,
+  MAX_FETCH_PAGE,
+  MAX_FETCH_PAGE_BYTES,
+  MAX_ONE_TIME_PREKEYS_PER_PUBLISH,
+  MAX_PREKEY_RECORD_BYTES,
+} from '@usm/protocol';
 import { DataSource } from 'typeorm';
 import { RelayError, RelayErrorCode } from './relay.errors.js';
 import { RELAY_MESSAGES as M } from './relay.messages.js';
@@ -86,6 +98,101 @@ describe('resolveRelayOptions', () => {
     expect(refusal({ identity: ID, database: { url: URL_ }, mail: { pushBacklogItems: 1.5 } }).message).toBe(
       M.notAnInteger('mail.pushBacklogItems', 1, 1_000_000, 1.5),
     );
+  });
+
+  it('defaults the per-call limits to the protocol limits of the same meaning, and refuses more', () => {
+    const r = resolveRelayOptions({ identity: ID, database: { url: URL_ } });
+    expect(r.mail).toMatchObject({
+      maxEnvelopeBytes: MAX_ENVELOPE_BYTES,
+      maxEnvelopesPerSend: MAX_ENVELOPES_PER_SEND,
+      maxFetchPage: MAX_FETCH_PAGE,
+      maxAcksPerCall: MAX_ACKS_PER_CALL,
+    });
+    expect(r.prekeys).toMatchObject({
+      maxOneTimePrekeysPerUpload: MAX_ONE_TIME_PREKEYS_PER_PUBLISH,
+      lowWaterMark: LOW_PREKEY_THRESHOLD,
+      maxKeyBytes: MAX_PREKEY_RECORD_BYTES,
+    });
+    const lower = resolveRelayOptions({
+      identity: ID,
+      database: { url: URL_ },
+      mail: { maxEnvelopesPerSend: 10, maxFetchPage: 20, maxAcksPerCall: 30, maxNoticeCursors: 40 },
+    });
+    expect(lower.mail).toMatchObject({
+      maxEnvelopesPerSend: 10,
+      maxFetchPage: 20,
+      maxAcksPerCall: 30,
+      maxNoticeCursors: 40,
+    });
+    const over = (mail: RelayModuleOptions['mail']) =>
+      refusal({ identity: ID, database: { url: URL_ }, mail });
+    expect(over({ maxEnvelopesPerSend: MAX_ENVELOPES_PER_SEND + 1 }).message).toBe(
+      M.notAnInteger('mail.maxEnvelopesPerSend', 1, MAX_ENVELOPES_PER_SEND, MAX_ENVELOPES_PER_SEND + 1),
+    );
+    expect(over({ maxFetchPage: MAX_FETCH_PAGE + 1 }).message).toBe(
+      M.notAnInteger('mail.maxFetchPage', 1, MAX_FETCH_PAGE, MAX_FETCH_PAGE + 1),
+    );
+    expect(over({ maxAcksPerCall: MAX_ACKS_PER_CALL + 1 }).message).toBe(
+      M.notAnInteger('mail.maxAcksPerCall', 1, MAX_ACKS_PER_CALL, MAX_ACKS_PER_CALL + 1),
+    );
+    expect(over({ maxEnvelopeBytes: MAX_ENVELOPE_BYTES + 1 }).message).toBe(
+      M.notAnInteger('mail.maxEnvelopeBytes', 1, MAX_ENVELOPE_BYTES, MAX_ENVELOPE_BYTES + 1),
+    );
+    expect(
+      refusal({
+        identity: ID,
+        database: { url: URL_ },
+        prekeys: { maxOneTimePrekeysPerUpload: MAX_ONE_TIME_PREKEYS_PER_PUBLISH + 1 },
+      }).message,
+    ).toBe(
+      M.notAnInteger(
+        'prekeys.maxOneTimePrekeysPerUpload',
+        1,
+        MAX_ONE_TIME_PREKEYS_PER_PUBLISH,
+        MAX_ONE_TIME_PREKEYS_PER_PUBLISH + 1,
+      ),
+    );
+  });
+
+  it('reads the deprecated mail.maxBatch and mail.maxPage as the options that replaced them, with a warning', () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const resolve = (mail: RelayModuleOptions['mail']) =>
+        resolveRelayOptions({ identity: ID, database: { url: URL_ }, mail }).mail;
+      // The values they had by default: lowered to the protocol's caps, 100 acks and notice cursors.
+      const old = resolve({ maxBatch: 100, maxPage: 100 });
+      expect(old).toEqual({ ...RELAY_DEFAULTS.mail, maxAcksPerCall: 100, maxNoticeCursors: 100 });
+      expect(old).not.toHaveProperty('maxBatch');
+      expect(old).not.toHaveProperty('maxPage');
+      expect(resolve({ maxBatch: 20, maxPage: 10 })).toMatchObject({
+        maxEnvelopesPerSend: 20,
+        maxFetchPage: 10,
+        maxAcksPerCall: 10,
+        maxNoticeCursors: 10,
+      });
+      // A new name set beside a deprecated one wins.
+      expect(resolve({ maxPage: 10, maxFetchPage: 40, maxBatch: 5, maxEnvelopesPerSend: 7 })).toMatchObject({
+        maxEnvelopesPerSend: 7,
+        maxFetchPage: 40,
+        maxAcksPerCall: 10,
+        maxNoticeCursors: 10,
+      });
+      expect(warn.mock.calls.map(([message]) => message)).toContain(
+        M.deprecatedOption('mail.maxPage', [
+          'mail.maxFetchPage',
+          'mail.maxAcksPerCall',
+          'mail.maxNoticeCursors',
+        ]),
+      );
+      expect(warn.mock.calls.map(([message]) => message)).toContain(
+        M.deprecatedOption('mail.maxBatch', ['mail.maxEnvelopesPerSend']),
+      );
+      warn.mockClear();
+      resolve({ maxFetchPage: 40 });
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('refuses a missing or ambiguous database, never echoing the URL (it holds a password)', () => {

@@ -1,114 +1,63 @@
 /**
- * The relay module's options. Every option carries its `@default`; `resolveRelayOptions` merges
- * the defaults and validates the result, in one place, for forRoot and forRootAsync alike, so an
- * invalid option stops start-up with a message from relay.messages.ts that says how to fix it.
+ * The relay module's options, composed of each feature's named options type (`RelayMailOptions` in
+ * mail/mail.options.ts, ...). Every option carries its `@default`; `RELAY_DEFAULTS` holds every
+ * default and `resolveRelayOptions` merges and validates them, in one place, for forRoot and
+ * forRootAsync alike, so an invalid option stops start-up with a message from relay.messages.ts
+ * that says how to fix it.
+ *
+ * Limits of the wire protocol are @usm/protocol's constants (limits.ts): an option of the same
+ * meaning defaults to that constant and may only lower it.
  */
+import { Logger } from '@nestjs/common';
 import type { IdentityKeyPair } from '@usm/crypto';
 import {
   DEFAULT_REPLAY_RETENTION_MS,
   DEFAULT_SKEW_WINDOW_MS,
+  LOW_PREKEY_THRESHOLD,
+  MAX_ACKS_PER_CALL,
   MAX_ENVELOPE_BYTES,
+  MAX_ENVELOPES_PER_SEND,
+  MAX_FETCH_PAGE,
   MAX_FETCH_PAGE_BYTES,
+  MAX_ONE_TIME_PREKEYS_PER_PUBLISH,
+  MAX_PREKEY_RECORD_BYTES,
 } from '@usm/protocol';
 import { validateCronExpression } from 'cron';
-import type { DataSource } from 'typeorm';
+import type { RelayCleanupOptions } from './cleanup/cleanup.options.js';
+import type {
+  RelayDatabaseDataSourceOptions,
+  RelayDatabaseOptions,
+  RelayDatabaseUrlOptions,
+  ResolvedRelayDatabaseOptions,
+} from './database/database.options.js';
+import type { RelayHandshakeOptions } from './handshake/handshake.options.js';
+import type { RelayHealthOptions } from './health/health.options.js';
+import type { DeprecatedMailOption, RelayMailOptions, ResolvedMailOptions } from './mail/mail.options.js';
+import type { RelayMetricsOptions } from './metrics/metrics.options.js';
+import type { RelayPrekeyOptions } from './prekeys/prekeys.options.js';
+import {
+  RATE_LIMIT_BUCKETS,
+  type RateLimitRule,
+  type RelayRateLimitOptions,
+  type ResolvedRateLimitOptions,
+} from './rate-limit/rate-limit.options.js';
 import { RelayError, RelayErrorCode } from './relay.errors.js';
 import { RELAY_MESSAGES as M } from './relay.messages.js';
+import type { RelaySocketOptions } from './socket/socket.options.js';
 
-/** The relay opens and owns its DataSource (named 'usm-relay'). */
-export interface RelayDatabaseUrlOptions {
-  /** PostgreSQL connection URL: `postgres://user:password@host:5432/db`. */
-  url: string;
-  /**
-   * Connections in the relay's pool.
-   * @default 10
-   */
-  poolSize?: number;
-  /**
-   * Apply pending relay migrations at start-up, under an advisory lock so several nodes can start at
-   * once. Set false when your deploy step runs them (export RELAY_MIGRATIONS).
-   * @default true
-   */
-  migrationsRun?: boolean;
-  /**
-   * TLS to the database: `true`, or node's `tls.ConnectionOptions`.
-   * @default false
-   */
-  ssl?: boolean | Record<string, unknown>;
-}
-
-/** The relay shares an initialised PostgreSQL DataSource of the host; the host destroys it. */
-export interface RelayDatabaseDataSourceOptions {
-  /** An initialised TypeORM DataSource of type 'postgres'. The relay reads and writes only its `usm_*` tables. */
-  dataSource: DataSource;
-  /**
-   * Apply pending relay migrations at start-up (history in its own table, `usm_migrations`).
-   * @default true
-   */
-  migrationsRun?: boolean;
-}
-
-export type RelayDatabaseOptions = RelayDatabaseUrlOptions | RelayDatabaseDataSourceOptions;
-
-/** A fixed-window limit: at most `points` per `durationSeconds` (the window starts at the first hit). */
-export interface RateLimitRule {
-  points: number;
-  durationSeconds: number;
-}
-
-/** The kinds of request that are rate limited. */
-export const RATE_LIMIT_BUCKETS = ['send', 'fetch', 'prekeyClaim', 'prekeyUpload', 'handshake'] as const;
-export type RateLimitBucket = (typeof RATE_LIMIT_BUCKETS)[number];
-
-/** One bucket's limits; `false` disables that dimension. */
-export interface RateLimitBucketOptions {
-  /** Per authenticated identity (address). */
-  perIdentity?: RateLimitRule | false;
-  /** Per network address (the socket's remote address). */
-  perAddress?: RateLimitRule | false;
-}
-
-/** Where the socket.io server listens and who may connect. */
-export interface RelaySocketOptions {
-  /**
-   * The socket.io path on the host's HTTP server. A host gateway of its own must use another path.
-   * @default '/socket.io'
-   */
-  path?: string;
-  /**
-   * Browser origins allowed to connect (exact `scheme://host[:port]` strings). Empty: any origin.
-   * Otherwise a request whose Origin header is not in the list is refused at connect (HTTP 403,
-   * before any socket exists); clients that send no Origin (native apps, Node) are not affected.
-   * @default []
-   */
-  allowedOrigins?: string[];
-  /**
-   * How a message reaches a recipient connected to another node: 'postgres' (the socket.io
-   * PostgreSQL adapter on the relay's database: LISTEN/NOTIFY, binary payloads through the
-   * `socket_io_attachments` table) or 'none' (a single node; live pushes stay on this node).
-   * @default 'postgres'
-   */
-  adapter?: 'postgres' | 'none';
-}
-
-/** The client <-> relay handshake (docs/protocol.md, "Client <-> relay handshake"). */
-export interface RelayHandshakeOptions {
-  /**
-   * How far a client's Init timestamp may be from the relay's clock, either way.
-   * @default 300_000 (5 minutes)
-   */
-  skewWindowMs?: number;
-  /**
-   * How long a handshake nonce is remembered at least (always until its Init leaves the skew window).
-   * @default 600_000 (10 minutes)
-   */
-  replayRetentionMs?: number;
-  /**
-   * An unauthenticated socket is closed after this: the handshake must complete in time.
-   * @default 10_000
-   */
-  timeoutMs?: number;
-}
+export type {
+  RelayCleanupOptions,
+  RelayDatabaseDataSourceOptions,
+  RelayDatabaseOptions,
+  RelayDatabaseUrlOptions,
+  RelayHandshakeOptions,
+  RelayHealthOptions,
+  RelayMailOptions,
+  RelayMetricsOptions,
+  RelayPrekeyOptions,
+  RelayRateLimitOptions,
+  RelaySocketOptions,
+};
 
 export interface RelayModuleOptions {
   /**
@@ -117,161 +66,17 @@ export interface RelayModuleOptions {
    * Required: a new key per start would make every pinned client refuse the relay.
    */
   identity: IdentityKeyPair;
-
   /** Where the relay keeps all shared state (mail, prekeys, rate-limit counters, replay nonces). */
   database: RelayDatabaseOptions;
-
   handshake?: RelayHandshakeOptions;
-
   socket?: RelaySocketOptions;
-
-  mail?: {
-    /**
-     * How long undelivered mail is kept, and the most a sender may ask for (Signal keeps 30 days).
-     * @default 2_592_000_000 (30 days)
-     */
-    ttlMs?: number;
-    /**
-     * Undelivered messages one recipient may hold; more are refused with QUOTA_EXCEEDED.
-     * @default 10_000
-     */
-    quotaPerRecipient?: number;
-    /**
-     * Largest envelope accepted, in bytes: by default the protocol's largest encoded envelope
-     * (MAX_ENVELOPE_BYTES, 64 KiB of ciphertext plus the 57-byte header).
-     * @default 65_593
-     */
-    maxEnvelopeBytes?: number;
-    /**
-     * Most envelopes in one store call.
-     * @default 100
-     */
-    maxBatch?: number;
-    /**
-     * Largest page a fetch returns, and most ids in one ack.
-     * @default 100
-     */
-    maxPage?: number;
-    /**
-     * Longest address (recipient or sender) accepted, in characters.
-     * @default 256
-     */
-    maxAddressLength?: number;
-    /**
-     * Most bytes the relay holds for one socket's pushes: what engine.io has queued for it plus
-     * what its websocket has not handed to the kernel yet. At it, `mail` pushes to that socket stop
-     * (the mail stays stored) until the socket has written down to half, then it gets `mail:sync`
-     * and fetches (docs/relay.md, "Push flow control"). Two of the largest push events
-     * (MAX_FETCH_PAGE_BYTES each): a client that reads holds a backlog only until the kernel's
-     * socket buffers take what one event-loop turn wrote to it, so only a client slower than its
-     * mail falls behind, and that costs it a fetch, not a message.
-     * @default 196_608 (2 × MAX_FETCH_PAGE_BYTES)
-     */
-    pushBacklogBytes?: number;
-    /**
-     * Most engine.io packets queued for one socket, the same way (many small pushes are held by
-     * count before their bytes add up). A push of MAX_FETCH_PAGE envelopes is 51 packets (the event
-     * and one per binary attachment): this is five of those.
-     * @default 256
-     */
-    pushBacklogItems?: number;
-  };
-
-  cleanup?: {
-    /**
-     * Run the cleanup cron job on this node. Safe on every node at once.
-     * @default true
-     */
-    enabled?: boolean;
-    /**
-     * When to run it: a cron expression (six fields with seconds, or five).
-     * @default '0 * * * * *' (every minute)
-     */
-    cron?: string;
-    /**
-     * Rows deleted per statement; each statement is its own short transaction.
-     * @default 5_000
-     */
-    batchSize?: number;
-    /**
-     * Statements per table per run, so one run is bounded; the rest waits for the next run.
-     * @default 200
-     */
-    maxBatchesPerRun?: number;
-  };
-
-  prekeys?: {
-    /**
-     * One-time prekeys accepted in one upload.
-     * @default 100
-     */
-    maxOneTimePrekeysPerUpload?: number;
-    /**
-     * One-time prekeys one identity may have stored.
-     * @default 1_000
-     */
-    maxStoredOneTimePrekeys?: number;
-    /**
-     * When fewer one-time prekeys than this remain, the owner is told to upload more.
-     * @default 10
-     */
-    lowWaterMark?: number;
-    /**
-     * Largest public key or signature accepted, in bytes (an ML-KEM-768 key is 1,184).
-     * @default 2_048
-     */
-    maxKeyBytes?: number;
-  };
-
-  rateLimits?: {
-    /**
-     * Enforce rate limits at all (tests and benchmarks may turn them off).
-     * @default true
-     */
-    enabled?: boolean;
-    /**
-     * Take the network address from the last X-Forwarded-For entry (exactly one trusted proxy hop)
-     * instead of the socket's remote address.
-     * @default false
-     */
-    trustProxy?: boolean;
-    /**
-     * Per-bucket limits, merged over the defaults:
-     * - send:         per identity 100 per 5 s (a burst of 100, 20/s sustained); per address 500 per 5 s
-     * - fetch:        per identity 600 per 60 s; per address 3,000 per 60 s. A client fetches on each
-     *                 connect, every 30 s while connected, and page after page while it drains a
-     *                 backlog: a full mailbox (`mail.quotaPerRecipient` 10,000) in pages of 50 is 200
-     *                 fetches, a third of a window, and mail padded to 4 KiB (about 23 a page, 435
-     *                 fetches) still drains within one window; only a backlog of 16 KiB messages or
-     *                 larger (5 or fewer a page) spans several. A flood gets 10 requests a second per
-     *                 identity. Per address: five identities behind one address draining at once.
-     * - prekeyClaim:  per identity 30 per 60 s; per address 120 per 60 s
-     * - prekeyUpload: per identity 6 per 600 s; per address 30 per 600 s
-     * - handshake:    per identity 10 per 60 s; per address 30 per 60 s
-     */
-    buckets?: Partial<Record<RateLimitBucket, RateLimitBucketOptions>>;
-  };
-
-  metrics?: {
-    /**
-     * Prefix of every metric name.
-     * @default 'usm_relay_'
-     */
-    prefix?: string;
-    /**
-     * Also collect prom-client's default process metrics into the relay's registry.
-     * @default false
-     */
-    defaultMetrics?: boolean;
-  };
-
-  health?: {
-    /**
-     * Database ping timeout of the health indicator.
-     * @default 1_000
-     */
-    timeoutMs?: number;
-  };
+  /** Mail, and push flow control's caps (`pushBacklogBytes`, `pushBacklogItems`). */
+  mail?: RelayMailOptions;
+  cleanup?: RelayCleanupOptions;
+  prekeys?: RelayPrekeyOptions;
+  rateLimits?: RelayRateLimitOptions;
+  metrics?: RelayMetricsOptions;
+  health?: RelayHealthOptions;
 }
 
 /** Options with every default filled in, as services receive them (token RELAY_OPTIONS). */
@@ -279,22 +84,13 @@ export interface ResolvedRelayOptions {
   identity: IdentityKeyPair;
   handshake: Required<RelayHandshakeOptions>;
   socket: Required<RelaySocketOptions>;
-  database:
-    | { url: string; poolSize: number; migrationsRun: boolean; ssl: boolean | Record<string, unknown> }
-    | { dataSource: DataSource; migrationsRun: boolean };
-  mail: Required<NonNullable<RelayModuleOptions['mail']>>;
-  cleanup: Required<NonNullable<RelayModuleOptions['cleanup']>>;
-  prekeys: Required<NonNullable<RelayModuleOptions['prekeys']>>;
-  rateLimits: {
-    enabled: boolean;
-    trustProxy: boolean;
-    buckets: Record<
-      RateLimitBucket,
-      { perIdentity: RateLimitRule | false; perAddress: RateLimitRule | false }
-    >;
-  };
-  metrics: Required<NonNullable<RelayModuleOptions['metrics']>>;
-  health: Required<NonNullable<RelayModuleOptions['health']>>;
+  database: ResolvedRelayDatabaseOptions;
+  mail: ResolvedMailOptions;
+  cleanup: Required<RelayCleanupOptions>;
+  prekeys: Required<RelayPrekeyOptions>;
+  rateLimits: ResolvedRateLimitOptions;
+  metrics: Required<RelayMetricsOptions>;
+  health: Required<RelayHealthOptions>;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -312,22 +108,26 @@ export const RELAY_DEFAULTS = {
     ttlMs: 30 * DAY_MS,
     quotaPerRecipient: 10_000,
     maxEnvelopeBytes: MAX_ENVELOPE_BYTES,
-    maxBatch: 100,
-    maxPage: 100,
+    maxEnvelopesPerSend: MAX_ENVELOPES_PER_SEND,
+    maxFetchPage: MAX_FETCH_PAGE,
+    maxAcksPerCall: MAX_ACKS_PER_CALL,
+    maxNoticeCursors: 100,
     maxAddressLength: 256,
     pushBacklogBytes: 2 * MAX_FETCH_PAGE_BYTES,
     pushBacklogItems: 256,
   },
   cleanup: { enabled: true, cron: '0 * * * * *', batchSize: 5_000, maxBatchesPerRun: 200 },
   prekeys: {
-    maxOneTimePrekeysPerUpload: 100,
+    maxOneTimePrekeysPerUpload: MAX_ONE_TIME_PREKEYS_PER_PUBLISH,
     maxStoredOneTimePrekeys: 1_000,
-    lowWaterMark: 10,
-    maxKeyBytes: 2_048,
+    lowWaterMark: LOW_PREKEY_THRESHOLD,
+    maxKeyBytes: MAX_PREKEY_RECORD_BYTES,
   },
   rateLimits: {
     enabled: true,
     trustProxy: false,
+    // docs/relay.md, "Rate limits", tables these with their reasons; rate-limit.options.spec.ts
+    // checks that table against this object.
     buckets: {
       send: {
         perIdentity: { points: 100, durationSeconds: 5 },
@@ -451,6 +251,44 @@ function resolveDatabase(db: RelayDatabaseOptions | undefined): ResolvedRelayOpt
   };
 }
 
+/** The most `mail.maxNoticeCursors` may be: a store read of that many rows stays one short query. */
+const MAX_NOTICE_CURSORS = 10_000;
+
+/** The range the deprecated `mail.maxBatch` and `mail.maxPage` always had: 1 to this. */
+const DEPRECATED_MAIL_LIMIT_MAX = 10_000;
+
+/**
+ * `mail` merged over its defaults, with the deprecated names read as the options that replaced
+ * them: `maxBatch` as `maxEnvelopesPerSend`, `maxPage` as `maxFetchPage`, `maxAcksPerCall` and
+ * `maxNoticeCursors` (each only when not set itself, lowered to its cap). A deprecated name is
+ * checked against the range it always had, so a configuration that started before still starts,
+ * and a warning names its replacement.
+ */
+function resolveDeprecatedMail(given: RelayMailOptions = {}): Omit<RelayMailOptions, DeprecatedMailOption> {
+  const { maxBatch, maxPage, ...mail } = { ...given };
+  const merged: Omit<RelayMailOptions, DeprecatedMailOption> = { ...RELAY_DEFAULTS.mail, ...mail };
+  const warn = (name: DeprecatedMailOption, replacements: readonly string[]) =>
+    new Logger('MessengerRelay').warn(
+      M.deprecatedOption(
+        `mail.${name}`,
+        replacements.map((r) => `mail.${r}`),
+      ),
+    );
+  if (maxBatch !== undefined) {
+    const value = int('mail.maxBatch', maxBatch, 1, DEPRECATED_MAIL_LIMIT_MAX);
+    merged.maxEnvelopesPerSend = mail.maxEnvelopesPerSend ?? Math.min(value, MAX_ENVELOPES_PER_SEND);
+    warn('maxBatch', ['maxEnvelopesPerSend']);
+  }
+  if (maxPage !== undefined) {
+    const value = int('mail.maxPage', maxPage, 1, DEPRECATED_MAIL_LIMIT_MAX);
+    merged.maxFetchPage = mail.maxFetchPage ?? Math.min(value, MAX_FETCH_PAGE);
+    merged.maxAcksPerCall = mail.maxAcksPerCall ?? Math.min(value, MAX_ACKS_PER_CALL);
+    merged.maxNoticeCursors = mail.maxNoticeCursors ?? value;
+    warn('maxPage', ['maxFetchPage', 'maxAcksPerCall', 'maxNoticeCursors']);
+  }
+  return merged;
+}
+
 /**
  * Merges the defaults over `options` and validates every field. Throws a RelayError with code
  * INVALID_OPTIONS and a message naming the option and the fix.
@@ -458,7 +296,7 @@ function resolveDatabase(db: RelayDatabaseOptions | undefined): ResolvedRelayOpt
 export function resolveRelayOptions(options: RelayModuleOptions): ResolvedRelayOptions {
   if (typeof options !== 'object' || options === null) invalid(M.missingDatabase());
   const D = RELAY_DEFAULTS;
-  const mail = { ...D.mail, ...options.mail };
+  const mail = resolveDeprecatedMail(options.mail);
   const cleanup = { ...D.cleanup, ...options.cleanup };
   const prekeys = { ...D.prekeys, ...options.prekeys };
   const rl = options.rateLimits ?? {};
@@ -504,9 +342,16 @@ export function resolveRelayOptions(options: RelayModuleOptions): ResolvedRelayO
     mail: {
       ttlMs: int('mail.ttlMs', mail.ttlMs, 1_000),
       quotaPerRecipient: int('mail.quotaPerRecipient', mail.quotaPerRecipient, 1),
-      maxEnvelopeBytes: int('mail.maxEnvelopeBytes', mail.maxEnvelopeBytes, 1, 64 * 1024 * 1024),
-      maxBatch: int('mail.maxBatch', mail.maxBatch, 1, 10_000),
-      maxPage: int('mail.maxPage', mail.maxPage, 1, 10_000),
+      maxEnvelopeBytes: int('mail.maxEnvelopeBytes', mail.maxEnvelopeBytes, 1, MAX_ENVELOPE_BYTES),
+      maxEnvelopesPerSend: int(
+        'mail.maxEnvelopesPerSend',
+        mail.maxEnvelopesPerSend,
+        1,
+        MAX_ENVELOPES_PER_SEND,
+      ),
+      maxFetchPage: int('mail.maxFetchPage', mail.maxFetchPage, 1, MAX_FETCH_PAGE),
+      maxAcksPerCall: int('mail.maxAcksPerCall', mail.maxAcksPerCall, 1, MAX_ACKS_PER_CALL),
+      maxNoticeCursors: int('mail.maxNoticeCursors', mail.maxNoticeCursors, 1, MAX_NOTICE_CURSORS),
       maxAddressLength: int('mail.maxAddressLength', mail.maxAddressLength, 1, 4_096),
       pushBacklogBytes: int('mail.pushBacklogBytes', mail.pushBacklogBytes, 1, 1024 * 1024 * 1024),
       pushBacklogItems: int('mail.pushBacklogItems', mail.pushBacklogItems, 1, 1_000_000),
@@ -522,7 +367,7 @@ export function resolveRelayOptions(options: RelayModuleOptions): ResolvedRelayO
         'prekeys.maxOneTimePrekeysPerUpload',
         prekeys.maxOneTimePrekeysPerUpload,
         1,
-        10_000,
+        MAX_ONE_TIME_PREKEYS_PER_PUBLISH,
       ),
       maxStoredOneTimePrekeys: int('prekeys.maxStoredOneTimePrekeys', prekeys.maxStoredOneTimePrekeys, 1),
       lowWaterMark: int('prekeys.lowWaterMark', prekeys.lowWaterMark, 0),

@@ -1,3 +1,4 @@
+import { MAX_ENVELOPES_PER_SEND, MAX_FETCH_PAGE } from '@usm/protocol';
 import type { DataSource } from 'typeorm';
 import { runMigrations, usePostgres } from '../../../test/support/postgres.js';
 import {
@@ -21,7 +22,7 @@ describe('PostgresMessageStore', () => {
   beforeAll(async () => {
     ds = await pg.dataSource();
     await runMigrations(ds);
-    k = kit(ds, pg.url, { mail: { quotaPerRecipient: 5, maxPage: 10 } });
+    k = kit(ds, pg.url, { mail: { quotaPerRecipient: 5, maxFetchPage: 10, maxNoticeCursors: 10 } });
     store = new PostgresMessageStore(k.db, k.options, k.clock, k.metrics);
   });
 
@@ -133,7 +134,7 @@ describe('PostgresMessageStore', () => {
   it('overlaps group commits only on disjoint mailboxes, and keeps each mailbox in call order', async () => {
     // A store whose every statement is watched: which mailboxes each store statement carries and
     // which are in flight at the same time.
-    const roomy = kit(ds, pg.url, { mail: { quotaPerRecipient: 10_000, maxPage: 100 } });
+    const roomy = kit(ds, pg.url, { mail: { quotaPerRecipient: 10_000 } });
     let inFlight: string[][] = [];
     let mostAtOnce = 0;
     const shared: string[] = [];
@@ -173,7 +174,7 @@ describe('PostgresMessageStore', () => {
       const got: number[] = [];
       let cursor: string | null = null;
       for (;;) {
-        const page = await watched.fetch(mailbox, cursor, 100);
+        const page = await watched.fetch(mailbox, cursor, MAX_FETCH_PAGE);
         got.push(...page.messages.map((m) => Number(new TextDecoder().decode(m.envelope))));
         cursor = page.cursor;
         if (!page.hasMore) break;
@@ -184,7 +185,7 @@ describe('PostgresMessageStore', () => {
 
   it('reads stored mail back by its recipients and cursors, for a push from another node', async () => {
     // Its own store and metrics: the metrics test below counts what the others stored and acked.
-    const own = kit(ds, pg.url, { mail: { quotaPerRecipient: 5, maxPage: 10 } });
+    const own = kit(ds, pg.url, { mail: { quotaPerRecipient: 5, maxFetchPage: 10, maxNoticeCursors: 10 } });
     const store = new PostgresMessageStore(own.db, own.options, own.clock, own.metrics);
     const alice = address('alice');
     const [dora, erin] = [address('dora'), address('erin')];
@@ -275,7 +276,7 @@ describe('PostgresMessageStore', () => {
   });
 
   it('keeps usm_mailbox_counts equal to each mailbox row count through stores, acks, concurrent calls and raw deletes', async () => {
-    const roomy = kit(ds, pg.url, { mail: { quotaPerRecipient: 10_000, maxPage: 100 } });
+    const roomy = kit(ds, pg.url, { mail: { quotaPerRecipient: 10_000 } });
     const s = new PostgresMessageStore(roomy.db, roomy.options, roomy.clock, roomy.metrics);
     const mailboxes = ['c1', 'c2', 'c3'].map((m) => address(`count-${m}`));
     const sent = await Promise.all(
@@ -339,7 +340,7 @@ describe('PostgresMessageStore', () => {
           'a',
           Array.from({ length: 101 }, () => env(bob, 'x')),
         ),
-      M.batchTooLarge(101, 100),
+      M.batchTooLarge(101, MAX_ENVELOPES_PER_SEND),
     );
     await bad(() => store.store('', [env(bob, 'x')]), M.badAddress('sender', 0, 256));
     await bad(() => store.fetch(bob, 'not-a-cursor'), M.badCursor(MAX_STORE_CURSOR));

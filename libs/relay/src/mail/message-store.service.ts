@@ -243,10 +243,10 @@ export class PostgresMessageStore implements MessageStore {
    */
   async store(sender: string, envelopes: readonly OutgoingEnvelope[]): Promise<StoreResult[]> {
     this.checkAddress('sender', sender);
-    if (!Array.isArray(envelopes) || envelopes.length > this.mail.maxBatch) {
+    if (!Array.isArray(envelopes) || envelopes.length > this.mail.maxEnvelopesPerSend) {
       throw new RelayError(
         RelayErrorCode.InvalidInput,
-        M.batchTooLarge(envelopes?.length ?? 0, this.mail.maxBatch),
+        M.batchTooLarge(envelopes?.length ?? 0, this.mail.maxEnvelopesPerSend),
       );
     }
     envelopes.forEach((e, i) => this.checkEnvelope(e, i));
@@ -388,7 +388,7 @@ export class PostgresMessageStore implements MessageStore {
     const after = afterCursor ?? '0';
     if (!isStoreCursor(after))
       throw new RelayError(RelayErrorCode.InvalidInput, M.badCursor(MAX_STORE_CURSOR));
-    const max = this.mail.maxPage;
+    const max = this.mail.maxFetchPage;
     const n = limit ?? max;
     if (!Number.isSafeInteger(n) || n < 1 || n > max)
       throw new RelayError(RelayErrorCode.InvalidInput, M.badLimit(max));
@@ -416,10 +416,10 @@ export class PostgresMessageStore implements MessageStore {
 
   async ack(recipient: string, messageIds: readonly Uint8Array[]): Promise<number> {
     this.checkAddress('recipient', recipient);
-    if (!Array.isArray(messageIds) || messageIds.length > this.mail.maxPage) {
+    if (!Array.isArray(messageIds) || messageIds.length > this.mail.maxAcksPerCall) {
       throw new RelayError(
         RelayErrorCode.InvalidInput,
-        M.tooManyIds(messageIds?.length ?? 0, this.mail.maxPage),
+        M.tooManyIds(messageIds?.length ?? 0, this.mail.maxAcksPerCall),
       );
     }
     messageIds.forEach((id, i) => this.checkMessageId(id, i));
@@ -480,17 +480,21 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async read(recipients: readonly string[], cursors: readonly string[]): Promise<AddressedMessage[]> {
-    if (!Array.isArray(recipients) || recipients.length > this.mail.maxPage) {
+    if (!Array.isArray(recipients) || recipients.length > this.mail.maxNoticeCursors) {
       throw new RelayError(
         RelayErrorCode.InvalidInput,
-        M.readTooLarge('recipients', Array.isArray(recipients) ? recipients.length : 0, this.mail.maxPage),
+        M.readTooLarge(
+          'recipients',
+          Array.isArray(recipients) ? recipients.length : 0,
+          this.mail.maxNoticeCursors,
+        ),
       );
     }
     recipients.forEach((r) => this.checkAddress('recipient', r));
-    if (!Array.isArray(cursors) || cursors.length > this.mail.maxPage) {
+    if (!Array.isArray(cursors) || cursors.length > this.mail.maxNoticeCursors) {
       throw new RelayError(
         RelayErrorCode.InvalidInput,
-        M.readTooLarge('cursors', Array.isArray(cursors) ? cursors.length : 0, this.mail.maxPage),
+        M.readTooLarge('cursors', Array.isArray(cursors) ? cursors.length : 0, this.mail.maxNoticeCursors),
       );
     }
     if (!cursors.every(isStoreCursor)) {

@@ -13,7 +13,8 @@ import {
   type RateLimitSubject,
 } from './rate-limit.service.js';
 import { RELAY_OPTIONS } from '../relay.constants.js';
-import type { RateLimitBucket, ResolvedRelayOptions } from '../relay.options.js';
+import type { ResolvedRelayOptions } from '../relay.options.js';
+import type { RateLimitBucket } from './rate-limit.options.js';
 
 /** Metadata key of `@RelayRateLimit`. */
 export const RELAY_RATE_LIMIT_BUCKET = 'usm-relay:rate-limit-bucket';

@@ -3,10 +3,9 @@
  * relay's pool and its `usm_rate_limits` table (created by the migrations, so the limiter runs
  * with `tableCreated: true` and never issues DDL; stale rows go with the cleanup job).
  *
- * Each bucket (send, fetch, prekeyClaim, prekeyUpload, handshake) counts per identity and per
- * network address, each a fixed window of `points` per `durationSeconds`: with the send default of
- * 100 per 5 s an identity may burst 100 messages and sustains 20 per second. Both dimensions must
- * pass.
+ * Each bucket (RATE_LIMIT_BUCKETS) counts per identity and per network address, each a fixed
+ * window of `points` per `durationSeconds`: a burst of `points`, then `points / durationSeconds` per
+ * second sustained. Both dimensions must pass. The defaults are RELAY_DEFAULTS.rateLimits.buckets.
  */
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
@@ -16,7 +15,8 @@ import { RelayDatabase, RelayDatabaseError } from '../database/relay-database.js
 import { RELAY_OPTIONS, TABLES } from '../relay.constants.js';
 import { RelayError, RelayErrorCode } from '../relay.errors.js';
 import { RELAY_MESSAGES as M } from '../relay.messages.js';
-import { RATE_LIMIT_BUCKETS, type RateLimitBucket, type ResolvedRelayOptions } from '../relay.options.js';
+import type { ResolvedRelayOptions } from '../relay.options.js';
+import { RATE_LIMIT_BUCKETS, type RateLimitBucket } from './rate-limit.options.js';
 
 /** Who a request is charged to. A dimension without a value is not checked. */
 export interface RateLimitSubject {
