@@ -57,15 +57,15 @@ export {
 export { RELAY_MIGRATIONS } from './migrations/index.js';
 export {
   InjectMessageStore,
-  MAX_STORE_CURSOR,
   MessageStore,
-  PostgresMessageStore,
-  isStoreCursor,
+  type AddressedMessage,
   type FetchPage,
   type OutgoingEnvelope,
   type StoreResult,
   type StoredMessage,
-} from './mail/message-store.service.js';
+} from './mail/message-store.interface.js';
+export { PostgresMessageStore } from './mail/message-store.service.js';
+export { MAX_STORE_CURSOR, isStoreCursor } from './mail/store-cursor.js';
 export { RelayCleanupService, type CleanupReport } from './cleanup/cleanup.service.js';
 export {
   PrekeyDirectoryService,

@@ -27,5 +27,5 @@ export const TABLES = {
   rateLimits: 'usm_rate_limits',
 } as const;
 
-/** Length of a message id: 128 random bits (DESIGN.md, Protocol 4). */
-export const MESSAGE_ID_BYTES = 16;
+/** Length of a message id: 128 random bits, the protocol's own constant. */
+export { MESSAGE_ID_BYTES } from '@usm/protocol';

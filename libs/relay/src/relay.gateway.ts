@@ -97,7 +97,7 @@ import {
   InjectMessageStore,
   type MessageStore,
   type OutgoingEnvelope,
-} from './mail/message-store.service.js';
+} from './mail/message-store.interface.js';
 import { RelayMetrics } from './metrics/metrics.service.js';
 import {
   PrekeyDirectoryService,

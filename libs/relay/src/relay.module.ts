@@ -2,7 +2,8 @@ import { Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/
 import { TerminusModule } from '@nestjs/terminus';
 import type { DataSource } from 'typeorm';
 import { RelayCleanupService } from './cleanup/cleanup.service.js';
-import { MessageStore, PostgresMessageStore } from './mail/message-store.service.js';
+import { MessageStore } from './mail/message-store.interface.js';
+import { PostgresMessageStore } from './mail/message-store.service.js';
 import { RelayMetrics } from './metrics/metrics.service.js';
 import { PrekeyDirectoryService } from './prekeys/prekey-directory.service.js';
 import { PushFlowControl } from './push/push-flow-control.js';

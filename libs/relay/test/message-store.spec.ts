@@ -1,11 +1,9 @@
 import { MAX_ENVELOPES_PER_SEND, MAX_FETCH_PAGE } from '@usm/protocol';
 import type { DataSource } from 'typeorm';
 import { runMigrations, usePostgres } from '../../../test/support/postgres.js';
-import {
-  MAX_STORE_CURSOR,
-  PostgresMessageStore,
-  type OutgoingEnvelope,
-} from '../src/mail/message-store.service.js';
+import type { OutgoingEnvelope } from '../src/mail/message-store.interface.js';
+import { PostgresMessageStore } from '../src/mail/message-store.service.js';
+import { MAX_STORE_CURSOR } from '../src/mail/store-cursor.js';
 import { RelayDatabase } from '../src/database/relay-database.js';
 import { RelayError, RelayErrorCode } from '../src/relay.errors.js';
 import { RELAY_MESSAGES as M } from '../src/relay.messages.js';

@@ -1,10 +1,10 @@
 /**
- * The handshake's replay memory on PostgreSQL, shared by every relay node (DESIGN.md, Protocol 1:
- * "timestamps inside a skew window plus remembered nonces reject replays").
+ * The handshake's replay memory on PostgreSQL, shared by every relay node (docs/protocol.md,
+ * "Anti-replay": timestamps inside a skew window plus remembered nonces reject replays).
  */
 import { Inject, Injectable } from '@nestjs/common';
 import type { HandshakeReplayStore as ProtocolHandshakeReplayStore } from '@usm/protocol';
-import { asBuffer } from '../mail/message-store.service.js';
+import { asBuffer } from '../database/bytea.js';
 import { InjectRelayClock, RelayClock } from '../relay-clock.js';
 import { RelayDatabase } from '../database/relay-database.js';
 import { RelayError, RelayErrorCode } from '../relay.errors.js';

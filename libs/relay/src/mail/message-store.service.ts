@@ -1,9 +1,7 @@
 /**
- * The expiring ciphertext store (DESIGN.md, Protocol 5): the relay keeps each envelope until its
- * recipient acks it or it expires. A swappable part: `interface MessageStore` with the DI token of
- * the same name; `PostgresMessageStore` is the implementation the module provides.
+ * The PostgreSQL MessageStore (message-store.interface.ts), the one the module provides.
  *
- * Guarantees of the PostgreSQL implementation:
+ * Its guarantees:
  * - store is idempotent on (recipient, message id): a retried send never duplicates;
  * - one store call is one transaction; a recipient's quota holds under concurrent stores (a
  *   transaction-scoped advisory lock per recipient serialises stores to the same mailbox, taken
@@ -13,146 +11,25 @@
  * - expired mail is never returned, and is deleted by the cleanup job.
  */
 import { Inject, Injectable } from '@nestjs/common';
-import { MESSAGE_ID_BYTES, RELAY_OPTIONS } from '../relay.constants.js';
-import { InjectRelayClock, RelayClock } from '../relay-clock.js';
+import { asBuffer, fromBuffer } from '../database/bytea.js';
+import { GroupCommit } from '../database/group-commit.js';
 import { RelayDatabase } from '../database/relay-database.js';
+import { RelayMetrics } from '../metrics/metrics.service.js';
+import { InjectRelayClock, RelayClock } from '../relay-clock.js';
+import { MESSAGE_ID_BYTES, RELAY_OPTIONS } from '../relay.constants.js';
 import { RelayError, RelayErrorCode } from '../relay.errors.js';
 import { RELAY_MESSAGES as M } from '../relay.messages.js';
 import type { ResolvedRelayOptions } from '../relay.options.js';
-import { RelayMetrics } from '../metrics/metrics.service.js';
-
-/** One envelope to store, as the sender's request carries it. */
-export interface OutgoingEnvelope {
-  /** The recipient's address (string form). */
-  recipient: string;
-  /** 128-bit random message id chosen by the sender; the idempotency key with the recipient. */
-  messageId: Uint8Array;
-  /** The envelope bytes: ciphertext, opaque to the relay. */
-  envelope: Uint8Array;
-  /** Requested lifetime; capped at the relay's `mail.ttlMs` (also the default). */
-  ttlMs?: number;
-}
-
-/** The outcome for one envelope of a store call, in request order. */
-export type StoreResult =
-  | {
-      recipient: string;
-      messageId: Uint8Array;
-      status: 'stored';
-      /** The stored message's position in its recipient's mailbox (as `fetch` reports it). */
-      cursor: string;
-      /** The relay's receive time (epoch ms), as `fetch` reports it in `createdAt`. */
-      createdAt: number;
-      expiresAt: number;
-    }
-  | { recipient: string; messageId: Uint8Array; status: 'duplicate' }
-  | {
-      recipient: string;
-      messageId: Uint8Array;
-      status: 'rejected';
-      code: RelayErrorCode.QuotaExceeded;
-      message: string;
-    };
-
-/** A message as its recipient fetches it. Times are epoch milliseconds. */
-export interface StoredMessage {
-  /** Position in the recipient's mailbox; pass the page's `cursor` to fetch the next page. */
-  cursor: string;
-  messageId: Uint8Array;
-  sender: string;
-  envelope: Uint8Array;
-  createdAt: number;
-  expiresAt: number;
-}
-
-export interface FetchPage {
-  /** Oldest first. */
-  messages: StoredMessage[];
-  /** Cursor of the last message returned (or the one passed in when the page is empty). */
-  cursor: string | null;
-  /** More messages wait after this page. */
-  hasMore: boolean;
-}
-
-/**
- * Stores, pages and deletes a recipient's undelivered ciphertext. Callers pass the authenticated
- * identity's address as `sender` / `recipient`: the store trusts it, the gateway guarantees it.
- */
-export interface MessageStore {
-  /** Stores envelopes from `sender`, idempotently; one result per envelope, in order. */
-  store(sender: string, envelopes: readonly OutgoingEnvelope[]): Promise<StoreResult[]>;
-  /** Up to `limit` unexpired messages of `recipient` after `afterCursor`, oldest first. */
-  fetch(recipient: string, afterCursor?: string | null, limit?: number): Promise<FetchPage>;
-  /** Deletes `recipient`'s messages with these ids; returns how many rows it deleted. */
-  ack(recipient: string, messageIds: readonly Uint8Array[]): Promise<number>;
-  /** Unexpired messages waiting for `recipient`. */
-  pendingCount(recipient: string): Promise<number>;
-  /**
-   * The unexpired messages of these recipients still stored at these cursors (of `store`
-   * results), in cursor order: what a node reads to push mail another node stored. Acked or
-   * expired ones are simply absent.
-   */
-  read(recipients: readonly string[], cursors: readonly string[]): Promise<AddressedMessage[]>;
-}
-
-/** A stored message with its recipient, as `read` returns it. */
-export interface AddressedMessage extends StoredMessage {
-  recipient: string;
-}
-
-/** DI token of the MessageStore. */
-export const MessageStore = Symbol('MessageStore');
-
-/** Injects the relay's MessageStore. */
-export const InjectMessageStore = (): ParameterDecorator => Inject(MessageStore);
-
-/** A Buffer view of the bytes, as pg binds bytea parameters. */
-export function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** A plain Uint8Array copy of a bytea column (pg may return slices of a shared pool). */
-export function fromBuffer(buf: Buffer): Uint8Array {
-  return new Uint8Array(buf);
-}
-
-/**
- * The advisory-lock keys of these mailboxes, distinct and sorted: two 32-bit FNV-1a hashes (two
- * offset bases) of each address's UTF-8 bytes joined into one signed 64-bit integer, in decimal
- * (safe to put in a statement). Not a security hash: two mailboxes sharing a key only serialise
- * their stores.
- */
-export function mailboxLockKeys(recipients: readonly string[]): string[] {
-  const keys = new Set<bigint>();
-  for (const recipient of new Set(recipients)) {
-    let h1 = 0x811c9dc5;
-    let h2 = 0x050c5d1f;
-    for (const byte of Buffer.from(recipient, 'utf8')) {
-      h1 = Math.imul(h1 ^ byte, 0x01000193);
-      h2 = Math.imul(h2 ^ byte, 0x01000193);
-    }
-    keys.add(BigInt.asIntN(64, (BigInt(h1 >>> 0) << 32n) | BigInt(h2 >>> 0)));
-  }
-  return [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String);
-}
-
-/**
- * The largest store cursor: PostgreSQL's bigint maximum (2^63 - 1), as `seq` is a bigint. A larger
- * number would fail in the database (SQLSTATE 22003), not be refused as input.
- */
-export const MAX_STORE_CURSOR = '9223372036854775807';
-
-const CURSOR_PATTERN = /^(0|[1-9][0-9]{0,18})$/;
-
-/**
- * True when `cursor` is a store cursor: a decimal integer from 0 to MAX_STORE_CURSOR without
- * leading zeros. `fetch` and `read` check every cursor with it before any SQL runs.
- */
-export function isStoreCursor(cursor: unknown): cursor is string {
-  return (
-    typeof cursor === 'string' && CURSOR_PATTERN.test(cursor) && BigInt(cursor) <= BigInt(MAX_STORE_CURSOR)
-  );
-}
+import type {
+  AddressedMessage,
+  FetchPage,
+  MessageStore,
+  OutgoingEnvelope,
+  StoreResult,
+  StoredMessage,
+} from './message-store.interface.js';
+import { mailboxLockKeys } from './mailbox-lock-keys.js';
+import { MAX_STORE_CURSOR, isStoreCursor } from './store-cursor.js';
 
 function storedMessage(r: MailRow): StoredMessage {
   return {
@@ -181,20 +58,16 @@ export const STORE_COMMITS_IN_FLIGHT = 4;
  */
 export const STORE_GROUP_COMMIT_MAX = 1_000;
 
-/** One store call waiting for its group commit. */
-interface PendingStore {
+/** One store call, as its group commit carries it. */
+interface StoreCall {
   readonly sender: string;
   readonly envelopes: readonly OutgoingEnvelope[];
-  resolve(results: StoreResult[]): void;
-  reject(err: unknown): void;
 }
 
-/** One ack call waiting for its group delete. */
-interface PendingAck {
+/** One ack call, as its group delete carries it. */
+interface AckCall {
   readonly recipient: string;
   readonly messageIds: readonly Uint8Array[];
-  resolve(deleted: number): void;
-  reject(err: unknown): void;
 }
 
 interface MailRow {
@@ -217,12 +90,20 @@ interface MailRow {
 @Injectable()
 export class PostgresMessageStore implements MessageStore {
   private readonly mail: ResolvedRelayOptions['mail'];
-  private waiting: PendingStore[] = [];
-  /** Mailboxes in a group commit in flight. */
-  private readonly busy = new Set<string>();
-  private committing = 0;
-  private readonly acking: PendingAck[] = [];
-  private deleting = false;
+  /** Stores: the mailboxes are a call's keys, so a mailbox's calls commit in order, never two at once. */
+  private readonly stores = new GroupCommit<StoreCall, StoreResult[]>({
+    concurrency: STORE_COMMITS_IN_FLIGHT,
+    maxWeight: STORE_GROUP_COMMIT_MAX,
+    weight: (call) => call.envelopes.length,
+    keys: (call) => call.envelopes.map((e) => e.recipient),
+    run: (group) => this.commitGroup(group),
+  });
+  /**
+   * Group delete of acks: one DELETE at a time, carrying every ack waiting when it starts (an ack
+   * is one statement anyway, but at 1,000 msgs/s one per message kept a PostgreSQL backend waking
+   * a thousand times a second beside the group commits).
+   */
+  private readonly acks = new GroupCommit<AckCall, number>({ run: (group) => this.deleteGroup(group) });
 
   constructor(
     private readonly db: RelayDatabase,
@@ -234,12 +115,12 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   /**
-   * Group commit: a call is stored in the next transaction that starts, together with every other
-   * call waiting then (STORE_COMMITS_IN_FLIGHT transactions at once on disjoint mailboxes,
-   * STORE_GROUP_COMMIT_MAX envelopes each). An idle relay starts a transaction at once, so a lone
-   * send waits for nothing; under load, one transaction carries many sends. Each call still gets its own results, and
-   * only after the transaction holding its envelopes committed; a failed transaction fails every
-   * call in it (nothing of it was stored).
+   * Group commit (database/group-commit.ts): a call is stored in the next transaction that starts,
+   * together with every other call waiting then (STORE_COMMITS_IN_FLIGHT transactions at once on
+   * disjoint mailboxes, STORE_GROUP_COMMIT_MAX envelopes each). An idle relay starts a transaction
+   * at once, so a lone send waits for nothing; under load, one transaction carries many sends. Each
+   * call still gets its own results, and only after the transaction holding its envelopes
+   * committed; a failed transaction fails every call in it (nothing of it was stored).
    */
   async store(sender: string, envelopes: readonly OutgoingEnvelope[]): Promise<StoreResult[]> {
     this.checkAddress('sender', sender);
@@ -251,61 +132,20 @@ export class PostgresMessageStore implements MessageStore {
     }
     envelopes.forEach((e, i) => this.checkEnvelope(e, i));
     if (envelopes.length === 0) return [];
-    return new Promise<StoreResult[]>((resolve, reject) => {
-      this.waiting.push({ sender, envelopes, resolve, reject });
-      this.startCommits();
+    return this.stores.submit({ sender, envelopes });
+  }
+
+  /** One group's transaction; each call's results, in the group's order. */
+  private async commitGroup(group: readonly StoreCall[]): Promise<StoreResult[][]> {
+    const results = await this.commit(
+      group.flatMap((call) => call.envelopes.map((envelope) => ({ sender: call.sender, envelope }))),
+    );
+    let offset = 0;
+    return group.map((call) => {
+      const own = results.slice(offset, offset + call.envelopes.length);
+      offset += call.envelopes.length;
+      return own;
     });
-  }
-
-  /**
-   * Starts group commits for the waiting calls while fewer than STORE_COMMITS_IN_FLIGHT run. A
-   * group takes, in arrival order, every waiting call none of whose mailboxes is in a commit in
-   * flight or held back in this pass (so no call overtakes an earlier one to the same mailbox).
-   */
-  private startCommits(): void {
-    while (this.committing < STORE_COMMITS_IN_FLIGHT && this.waiting.length > 0) {
-      const held = new Set(this.busy);
-      const group: PendingStore[] = [];
-      const later: PendingStore[] = [];
-      let size = 0;
-      for (const call of this.waiting) {
-        const mailboxes = call.envelopes.map((e) => e.recipient);
-        const fits = group.length === 0 || size + call.envelopes.length <= STORE_GROUP_COMMIT_MAX;
-        if (fits && !mailboxes.some((m) => held.has(m))) {
-          group.push(call);
-          size += call.envelopes.length;
-        } else {
-          later.push(call);
-          for (const m of mailboxes) held.add(m);
-        }
-      }
-      if (group.length === 0) return;
-      this.waiting = later;
-      const mailboxes = new Set(group.flatMap((call) => call.envelopes.map((e) => e.recipient)));
-      for (const m of mailboxes) this.busy.add(m);
-      this.committing++;
-      void this.commitGroup(group).finally(() => {
-        for (const m of mailboxes) this.busy.delete(m);
-        this.committing--;
-        this.startCommits();
-      });
-    }
-  }
-
-  private async commitGroup(group: readonly PendingStore[]): Promise<void> {
-    try {
-      const rows = group.flatMap((call) =>
-        call.envelopes.map((envelope) => ({ sender: call.sender, envelope })),
-      );
-      const results = await this.commit(rows);
-      let offset = 0;
-      for (const call of group) {
-        call.resolve(results.slice(offset, offset + call.envelopes.length));
-        offset += call.envelopes.length;
-      }
-    } catch (err) {
-      for (const call of group) call.reject(err);
-    }
   }
 
   /**
@@ -424,28 +264,11 @@ export class PostgresMessageStore implements MessageStore {
     }
     messageIds.forEach((id, i) => this.checkMessageId(id, i));
     if (messageIds.length === 0) return 0;
-    return new Promise<number>((resolve, reject) => {
-      this.acking.push({ recipient, messageIds, resolve, reject });
-      this.startAcks();
-    });
+    return this.acks.submit({ recipient, messageIds });
   }
 
-  /**
-   * Group delete, as for stores: one DELETE at a time, carrying every ack waiting when it starts
-   * (an ack is one statement anyway, but at 1,000 msgs/s one per message kept a PostgreSQL backend
-   * waking a thousand times a second beside the group commits).
-   */
-  private startAcks(): void {
-    if (this.deleting || this.acking.length === 0) return;
-    const group = this.acking.splice(0, this.acking.length);
-    this.deleting = true;
-    void this.deleteGroup(group).finally(() => {
-      this.deleting = false;
-      this.startAcks();
-    });
-  }
-
-  private async deleteGroup(group: readonly PendingAck[]): Promise<void> {
+  /** One DELETE for a group of acks; how many rows each call deleted, in the group's order. */
+  private async deleteGroup(group: readonly AckCall[]): Promise<number[]> {
     const stop = this.metrics.time('ack');
     try {
       const recipients: string[] = [];
@@ -464,16 +287,14 @@ export class PostgresMessageStore implements MessageStore {
       );
       // Each deleted row counts once, for the first call of its recipient that named it.
       const deleted = new Set(rows.map((r) => `${r.recipient}\u0000${r.message_id.toString('hex')}`));
-      for (const call of group) {
-        let n = 0;
-        for (const id of call.messageIds) {
-          if (deleted.delete(`${call.recipient}\u0000${asBuffer(id).toString('hex')}`)) n++;
-        }
-        call.resolve(n);
-      }
+      const counts = group.map(
+        (call) =>
+          call.messageIds.filter((id) =>
+            deleted.delete(`${call.recipient}\u0000${asBuffer(id).toString('hex')}`),
+          ).length,
+      );
       this.metrics.message('acked', rows.length);
-    } catch (err) {
-      for (const call of group) call.reject(err);
+      return counts;
     } finally {
       stop();
     }

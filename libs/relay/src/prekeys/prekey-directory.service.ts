@@ -1,5 +1,5 @@
 /**
- * The prekey directory (DESIGN.md, Protocol 2): identities publish a signed X25519 prekey, a signed
+ * The prekey directory (docs/protocol.md, "Session setup", "Prekeys"): identities publish a signed X25519 prekey, a signed
  * KEM prekey, an optional last-resort KEM prekey and one-time X25519 prekeys; anyone may claim a
  * bundle to start a session. Each one-time prekey is handed out at most once, across every node:
  * a claim deletes it in the same statement that selects it (`FOR UPDATE SKIP LOCKED`), so two
@@ -10,7 +10,7 @@
  * before anything is written. Clients verify every bundle they claim in any case.
  */
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { asBuffer, fromBuffer } from '../mail/message-store.service.js';
+import { asBuffer, fromBuffer } from '../database/bytea.js';
 import { InjectRelayClock, RelayClock } from '../relay-clock.js';
 import { RelayDatabase } from '../database/relay-database.js';
 import { RELAY_OPTIONS } from '../relay.constants.js';
