@@ -106,6 +106,8 @@ export const RELAY_MESSAGES = {
     `The relay closes this socket; reconnect and authenticate.`,
   unknownEvent: (known: readonly string[]) => `Unknown event: the relay's events are ${known.join(', ')}.`,
   alreadyAuthenticated: () => `This socket is already authenticated; a handshake runs once per connection.`,
+  secondInit: () => 'handshake: one handshake:init per connection',
+  completeBeforeInit: () => 'handshake: handshake:complete before handshake:init',
   noAck: () => `Every relay event needs an acknowledgement callback (emitWithAck).`,
   noPrekeys: () =>
     `No prekeys are published for this address: the device has not registered yet, or the address is wrong.`,

@@ -1,6 +1,14 @@
 import { Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import type { DataSource } from 'typeorm';
+import { RelayClusterService } from './cluster/cluster.service.js';
+import { MailNoticeService } from './cluster/mail-notices.service.js';
+import { RelayHandshakeService } from './handshake/handshake.service.js';
+import { MailPushService } from './mail/mail-push.service.js';
+import { RelayMailService } from './mail/mail.service.js';
+import { RelayPrekeysService } from './prekeys/prekeys.service.js';
+import { RelayRequests } from './socket/relay-requests.service.js';
+import { RelaySockets } from './socket/relay-server.js';
 import { RelayCleanupService } from './cleanup/cleanup.service.js';
 import { MessageStore } from './mail/message-store.interface.js';
 import { PostgresMessageStore } from './mail/message-store.service.js';
@@ -69,10 +77,18 @@ class RelayDataSourceCloser implements OnApplicationShutdown {
     },
     RelayDataSourceCloser,
     RelayMetrics,
+    RelaySockets,
+    RelayRequests,
     PushFlowControl,
     { provide: MessageStore, useClass: PostgresMessageStore },
+    MailPushService,
+    MailNoticeService,
+    RelayMailService,
+    RelayClusterService,
     PrekeyDirectoryService,
+    RelayPrekeysService,
     { provide: HandshakeReplayStore, useClass: PostgresReplayStore },
+    RelayHandshakeService,
     RelayRateLimiter,
     RelayRateLimitGuard,
     RelayCleanupService,

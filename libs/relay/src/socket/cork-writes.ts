@@ -42,3 +42,17 @@ export function corkWritesPerTurn(transport: unknown): void {
     send(packets);
   };
 }
+
+/** A socket.io socket as far as corking goes: its engine.io connection. */
+interface CorkableSocket {
+  readonly conn: {
+    readonly transport: unknown;
+    on(event: 'upgrade', listener: (transport: unknown) => void): unknown;
+  };
+}
+
+/** Corks a new socket's transport, and the one it upgrades to (polling to websocket). */
+export function corkSocketWrites(socket: CorkableSocket): void {
+  corkWritesPerTurn(socket.conn.transport);
+  socket.conn.on('upgrade', (transport) => corkWritesPerTurn(transport));
+}

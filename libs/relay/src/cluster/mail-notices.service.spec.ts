@@ -1,11 +1,5 @@
-import {
-  type AddressString,
-  MAX_FETCH_PAGE,
-  MAX_FETCH_PAGE_BYTES,
-  type MailItem,
-  type MailNotice,
-} from '@usm/protocol';
-import { mailEvents, noticeBatches } from './relay.gateway.js';
+import type { AddressString, MailNotice } from '@usm/protocol';
+import { noticeBatches } from './mail-notices.service.js';
 
 const notice = (recipient: string, n: number, from = 1): MailNotice => ({
   recipient: recipient as AddressString,
@@ -41,31 +35,5 @@ describe('noticeBatches', () => {
     expect(batches.length).toBeGreaterThan(2);
     for (const batch of batches) expect(Buffer.byteLength(JSON.stringify(batch))).toBeLessThan(8_000);
     expect(batches.flat()).toEqual(notices);
-  });
-});
-
-describe('mailEvents', () => {
-  const item = (bytes: number, n: number): MailItem => ({
-    envelope: new Uint8Array(bytes).fill(n % 256),
-    sender: 'sender' as AddressString,
-    receivedAt: n,
-    cursor: String(n),
-  });
-
-  it('splits at MAX_FETCH_PAGE items and at MAX_FETCH_PAGE_BYTES, in order, losing nothing', () => {
-    const small = Array.from({ length: 2 * MAX_FETCH_PAGE + 1 }, (_, i) => item(10, i));
-    expect(mailEvents(small).map((e) => e.length)).toEqual([MAX_FETCH_PAGE, MAX_FETCH_PAGE, 1]);
-    expect(mailEvents(small).flat()).toEqual(small);
-
-    const third = Math.floor(MAX_FETCH_PAGE_BYTES / 3);
-    const big = Array.from({ length: 7 }, (_, i) => item(third, i));
-    const events = mailEvents(big);
-    expect(events.map((e) => e.length)).toEqual([3, 3, 1]);
-    for (const e of events)
-      expect(e.reduce((n, m) => n + m.envelope.length, 0)).toBeLessThanOrEqual(MAX_FETCH_PAGE_BYTES);
-    expect(events.flat()).toEqual(big);
-    // One item always goes, even alone over the budget; nothing in, nothing out.
-    expect(mailEvents([item(MAX_FETCH_PAGE_BYTES + 1, 0)])).toHaveLength(1);
-    expect(mailEvents([])).toEqual([]);
   });
 });
