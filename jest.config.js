@@ -1,7 +1,9 @@
 /**
  * One jest run for the whole repository. ESM throughout: jest runs under
  * `node --experimental-vm-modules` and ts-jest compiles TypeScript as ESM.
- * Unit specs sit beside the code (`*.spec.ts`); cross-library tests live in `test/`.
+ * Unit specs sit beside the code (`*.spec.ts` under `libs/<lib>/src`); a library's integration specs
+ * (a real PostgreSQL, real socket.io servers and clients) live in its own `test/` folder
+ * (`libs/relay/test`); cross-library and end-to-end tests live in the repository's `test/`.
  * @type {import('jest').Config}
  */
 export default {
