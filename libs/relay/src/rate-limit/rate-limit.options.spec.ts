@@ -37,9 +37,8 @@ function rule(r: RateLimitRule | false): string {
 
 /** The events whose gateway handlers are charged to `bucket`, as the table writes them. */
 function chargedEvents(bucket: RateLimitBucket): string {
-  const proto = RelayGateway.prototype as unknown as Record<string, unknown>;
-  return Object.getOwnPropertyNames(proto)
-    .map((name) => proto[name])
+  return Object.values(Object.getOwnPropertyDescriptors(RelayGateway.prototype))
+    .map((property) => property.value as unknown)
     .filter((handler) => typeof handler === 'function')
     .filter((handler) => Reflect.getMetadata(RELAY_RATE_LIMIT_BUCKET, handler as object) === bucket)
     .map((handler) => `\`${String(Reflect.getMetadata(MESSAGE_METADATA, handler as object))}\``)
