@@ -130,13 +130,6 @@ describe('application payload', () => {
       ProtocolErrorCode.UnsupportedVersion,
       'application payload: version 9 is not supported (expected 1)',
     );
-    const kind = bytes.slice();
-    kind[1] = 77;
-    expectProtocolError(
-      () => decodeApplicationPayload(kind),
-      ProtocolErrorCode.Malformed,
-      'application payload: unknown kind 77',
-    );
     const time = bytes.slice();
     time[6] = 0x00;
     time[7] = 0x20; // 2^53
@@ -149,6 +142,63 @@ describe('application payload', () => {
       () => encodeApplicationPayload({ kind: PayloadKind.SessionReset, sequence: -1, sentAt: 0 }),
       ProtocolErrorCode.Malformed,
       'application payload: sequence must be an integer from 0 to 4294967295',
+    );
+  });
+
+  it('decodes a kind it does not know (a newer peer’s) to its header and unread body, and re-encodes it as sent', () => {
+    const bytes = Uint8Array.of(1, 77, 0, 0, 0, 5, 0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x7b, 9, 8, 7);
+    const decoded = decodeApplicationPayload(bytes);
+    expect(decoded).toEqual({ kind: 'unknown', rawKind: 77, ...header, body: Uint8Array.of(9, 8, 7) });
+    expect(encodeApplicationPayload(decoded)).toEqual(bytes);
+    const empty = decodeApplicationPayload(bytes.subarray(0, APPLICATION_HEADER_BYTES));
+    expect(empty).toEqual({ kind: 'unknown', rawKind: 77, ...header, body: new Uint8Array(0) });
+    const sealed = sealApplicationPayload({
+      kind: 'unknown',
+      rawKind: 200,
+      ...header,
+      body: Uint8Array.of(1),
+    });
+    expect(openApplicationPayload(sealed)).toEqual({
+      kind: 'unknown',
+      rawKind: 200,
+      ...header,
+      body: Uint8Array.of(1),
+    });
+  });
+
+  it('refuses a header that does not decode whatever the kind, and an unknown payload that is not one', () => {
+    const future = Uint8Array.of(1, 77, 0, 0, 0, 5, 0x00, 0x20, 0, 0, 0, 0, 0, 0);
+    expectProtocolError(
+      () => decodeApplicationPayload(future),
+      ProtocolErrorCode.Malformed,
+      'application payload: sentAt exceeds 2^53 - 1',
+    );
+    expectProtocolError(
+      () => decodeApplicationPayload(future.subarray(0, 10)),
+      ProtocolErrorCode.Malformed,
+      'application payload: truncated at sentAt (needs 8 bytes at offset 6, 4 left)',
+    );
+    const body = new Uint8Array(0);
+    expectProtocolError(
+      () => encodeApplicationPayload({ kind: 'unknown', rawKind: PayloadKind.Text, ...header, body }),
+      ProtocolErrorCode.Malformed,
+      'application payload: kind 1 is known: encode it as that kind',
+    );
+    expectProtocolError(
+      () => encodeApplicationPayload({ kind: 'unknown', rawKind: 256, ...header, body }),
+      ProtocolErrorCode.Malformed,
+      'application payload: rawKind must be a byte',
+    );
+    expectProtocolError(
+      () =>
+        encodeApplicationPayload({
+          kind: 'unknown',
+          rawKind: 77,
+          ...header,
+          body: new Uint8Array(MAX_APPLICATION_PAYLOAD_BYTES - APPLICATION_HEADER_BYTES + 1),
+        }),
+      ProtocolErrorCode.TooLarge,
+      `application payload: ${MAX_APPLICATION_PAYLOAD_BYTES + 1} bytes, the limit is ${MAX_APPLICATION_PAYLOAD_BYTES}`,
     );
   });
 

@@ -12,6 +12,12 @@
  *     Bytes          u32 length | bytes
  *     DeliveryReceipt u16 count  | count x 16-byte message ids (1..MAX_RECEIPT_IDS)
  *     SessionReset   nothing
+ *     any other kind the rest of the payload, not read (see below)
+ *
+ * A kind this version does not know is a newer peer's: it decodes to `kind: 'unknown'` with its
+ * header (so the receiver still counts its sequence number and can say that the message needs a
+ * newer version) and its body as unread bytes (so it re-encodes to exactly the same payload).
+ * A bad version or header is refused as before.
  *
  * The sequence number travels here, encrypted, rather than in the envelope: the relay learns
  * nothing about how many messages a conversation holds, and a sender cannot have it rewritten.
@@ -56,7 +62,19 @@ export type ApplicationPayload =
       readonly kind: PayloadKind.DeliveryReceipt;
       readonly messageIds: readonly Uint8Array[];
     })
-  | (PayloadHeader & { readonly kind: PayloadKind.SessionReset });
+  | (PayloadHeader & { readonly kind: PayloadKind.SessionReset })
+  | (PayloadHeader & {
+      /** A kind this version does not know (sent by a newer peer). */
+      readonly kind: 'unknown';
+      /** The kind byte as sent: not a PayloadKind of this version. */
+      readonly rawKind: number;
+      /** The bytes after the header, unread. */
+      readonly body: Uint8Array;
+    });
+
+const KNOWN_KINDS: ReadonlySet<number> = new Set(
+  Object.values(PayloadKind).filter((v): v is number => typeof v === 'number'),
+);
 
 const utf8Encoder = new TextEncoder();
 // fatal: invalid UTF-8 is refused; ignoreBOM: a leading U+FEFF is content, kept as sent.
@@ -96,7 +114,10 @@ function checkReceiptCount(count: number): void {
   if (count < 1) throw malformed('a delivery receipt lists at least one message id');
 }
 
-/** Encodes a payload; throws MALFORMED / TOO_LARGE on an invalid field. */
+/**
+ * Encodes a payload; throws MALFORMED / TOO_LARGE on an invalid field. An `unknown` payload is
+ * written back as it was decoded (its raw kind, then its body as is).
+ */
 export function encodeApplicationPayload(payload: ApplicationPayload): Uint8Array {
   checkHeader(payload);
   let body: Uint8Array[];
@@ -128,23 +149,42 @@ export function encodeApplicationPayload(payload: ApplicationPayload): Uint8Arra
       body = [];
       bodySize = 0;
       break;
-    default:
-      throw malformed(`unknown kind ${(payload as { kind: unknown }).kind as number}`);
+    case 'unknown':
+      if (!Number.isInteger(payload.rawKind) || payload.rawKind < 0 || payload.rawKind > 0xff) {
+        throw malformed('rawKind must be a byte');
+      }
+      if (KNOWN_KINDS.has(payload.rawKind)) {
+        throw malformed(`kind ${payload.rawKind} is known: encode it as that kind`);
+      }
+      assertUint8Array(payload.body, 'application payload: body');
+      assertMaxLength(
+        APPLICATION_HEADER_BYTES + payload.body.length,
+        MAX_APPLICATION_PAYLOAD_BYTES,
+        'application payload',
+      );
+      body = [payload.body];
+      bodySize = payload.body.length;
+      break;
+    default: {
+      const kind: never = payload;
+      throw malformed(`unknown kind ${(kind as { kind: unknown }).kind as number}`);
+    }
   }
   const w = new BinaryWriter(APPLICATION_HEADER_BYTES + bodySize)
     .u8(APPLICATION_PAYLOAD_VERSION)
-    .u8(payload.kind)
+    .u8(payload.kind === 'unknown' ? payload.rawKind : payload.kind)
     .u32(payload.sequence)
     .u64(payload.sentAt);
   if (payload.kind === PayloadKind.DeliveryReceipt) w.u16(body.length);
-  else if (payload.kind !== PayloadKind.SessionReset) w.u32(body[0]!.length);
+  else if (payload.kind === PayloadKind.Text || payload.kind === PayloadKind.Bytes) w.u32(body[0]!.length);
   for (const part of body) w.bytes(part);
   return w.finish();
 }
 
 /**
  * Decodes a payload strictly; throws ProtocolError only (TOO_LARGE, UNSUPPORTED_VERSION,
- * MALFORMED). Lengths and counts are checked before anything is allocated.
+ * MALFORMED). Lengths and counts are checked before anything is allocated. A kind this version
+ * does not know decodes to `kind: 'unknown'` (its header checked, its body kept unread).
  */
 export function decodeApplicationPayload(bytes: Uint8Array): ApplicationPayload {
   assertUint8Array(bytes, 'application payload');
@@ -194,7 +234,7 @@ export function decodeApplicationPayload(bytes: Uint8Array): ApplicationPayload 
       payload = { kind, ...header };
       break;
     default:
-      throw malformed(`unknown kind ${kind}`);
+      payload = { kind: 'unknown', rawKind: kind, ...header, body: r.fixed(r.remaining, 'body') };
   }
   r.end();
   return payload;
