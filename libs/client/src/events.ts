@@ -63,22 +63,3 @@ export class TypedEmitter<Events extends { [K in keyof Events]: Listener }> {
   /** Hook for subclasses: a listener was added. */
   protected listenerAdded(_event: keyof Events): void {}
 }
-
-/** Runs tasks one at a time per key (per conversation), in the order they were queued. */
-export class KeyedLock {
-  readonly #tails = new Map<string, Promise<unknown>>();
-
-  run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const tail = this.#tails.get(key) ?? Promise.resolve();
-    const run = tail.then(task, task);
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#tails.set(key, settled);
-    void settled.then(() => {
-      if (this.#tails.get(key) === settled) this.#tails.delete(key);
-    });
-    return run;
-  }
-}

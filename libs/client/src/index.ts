@@ -13,13 +13,12 @@ export {
   MAX_RECIPIENT_LENGTH,
   OUTBOX_DEFAULTS,
   Outbox,
-  systemClock,
-  type Clock,
   type NewOutboxEntry,
   type OutboxEntry,
   type OutboxOptions,
 } from './outbox/outbox.js';
-export { MESSAGE_ID_BYTES } from './outbox/outbox-record.js';
+// The protocol's own, re-exported: the client keeps no copy of them.
+export { MESSAGE_ID_BYTES, systemClock, type Clock } from '@usm/protocol';
 export {
   MessengerClient,
   type DeliveryReceipt,

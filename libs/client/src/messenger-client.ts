@@ -97,7 +97,8 @@ import {
   type SocketFactory,
 } from './connection.js';
 import { ClientError, ClientErrorCode } from './errors.js';
-import { KeyedLock, TypedEmitter } from './events.js';
+import { TypedEmitter } from './events.js';
+import { KeyedLock } from './locks.js';
 import { decryptFailureOutcome } from './inbox/decrypt-failure.js';
 import { MailIntake } from './inbox/mail-intake.js';
 import { Outbox, type OutboxOptions } from './outbox/outbox.js';

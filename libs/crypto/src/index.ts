@@ -8,6 +8,7 @@ export { ready } from './sodium.js';
 export { CryptoError, CryptoErrorCode } from './errors.js';
 export { assertBytes, bytesEqual, concatBytes, fromHex, randomBytes, toHex, wipe } from './bytes.js';
 export { BinaryReader, BinaryWriter, type BinaryFailure, type BinaryFault } from './binary.js';
+export { SerialQueue } from './serial-queue.js';
 export {
   AES_256_KEY_BYTES,
   GCM_IV_BYTES,

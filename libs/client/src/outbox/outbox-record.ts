@@ -9,9 +9,8 @@
  * Metadata, version 1: u8 version | messageId(16) | f64 enqueuedAt | f64 nextAttemptAt |
  * f64 expiresAt | u32 attempts | u16 recipient length | recipient (UTF-8).
  */
+import { MESSAGE_ID_BYTES } from '@usm/protocol';
 import { ClientError, ClientErrorCode } from '../errors.js';
-
-export const MESSAGE_ID_BYTES = 16;
 const META_VERSION = 1;
 const FIXED_BYTES = 1 + MESSAGE_ID_BYTES + 8 * 3 + 4 + 2;
 const SEQ_DIGITS = 16;

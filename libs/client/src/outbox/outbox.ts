@@ -22,31 +22,17 @@
  *
  * Time comes from an injected clock (or a `now` argument); nothing here sleeps or sets timers.
  */
+import { type Clock, MESSAGE_ID_BYTES, systemClock } from '@usm/protocol';
 import { BACKOFF_DEFAULTS, backoffCeiling, type BackoffOptions } from '../backoff.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
+import { SerialQueue } from '../locks.js';
 import {
   MAX_VALUE_BYTES,
   type ClientStore,
   type StoreEntry,
   type WriteBatch,
 } from '../storage/client-store.js';
-import {
-  MESSAGE_ID_BYTES,
-  bodyKey,
-  decodeMeta,
-  encodeMeta,
-  metaKey,
-  seqOfMetaKey,
-  type OutboxMeta,
-} from './outbox-record.js';
-
-/** A source of the current time in milliseconds since the Unix epoch. */
-export interface Clock {
-  now(): number;
-}
-
-/** The system clock. */
-export const systemClock: Clock = { now: () => Date.now() };
+import { bodyKey, decodeMeta, encodeMeta, metaKey, seqOfMetaKey, type OutboxMeta } from './outbox-record.js';
 
 /** A queued message. */
 export interface OutboxEntry {
@@ -137,7 +123,7 @@ export class Outbox {
   /** Entries by message id (hex), in queue order (ascending seq): insertion order of a Map. */
   readonly #entries = new Map<string, OutboxMeta>();
   #nextSeq = 0;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   private constructor(store: ClientStore, options: OutboxOptions) {
     this.#store = store;
@@ -355,9 +341,7 @@ export class Outbox {
 
   /** Mutations run one at a time, so memory follows the store in the same order. */
   #exclusive<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => undefined);
-    return run;
+    return this.#queue.run(task);
   }
 
   async #write(extra: WriteBatch, put: StoreEntry[], del: string[] = []): Promise<void> {

@@ -47,6 +47,7 @@ import {
   type Argon2idParams,
 } from '@usm/crypto';
 import { ClientError, ClientErrorCode } from '../errors.js';
+import { SerialQueue } from '../locks.js';
 import {
   assertKey,
   assertPrefix,
@@ -246,7 +247,7 @@ export class NodeFileStore implements ClientStore {
   #size: number;
   #nextSeq: number;
   #liveBytes: number;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
   #closed = false;
   #failure: ClientError | undefined;
 
@@ -460,9 +461,7 @@ export class NodeFileStore implements ClientStore {
 
   /** Runs write and close one at a time, in call order. */
   #exclusive<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(task, task);
-    this.#queue = run.catch(() => undefined);
-    return run;
+    return this.#queue.run(task);
   }
 
   #usable(what: string): void {

@@ -18,6 +18,7 @@
  */
 import { assertBytes, wipe } from '../bytes.js';
 import { MessageKey, openWithMessageKey, sealWithMessageKey } from '../encryption.js';
+import { SerialQueue } from '../serial-queue.js';
 import { CryptoError, CryptoErrorCode } from '../errors.js';
 import { generateX25519KeyPair, x25519, type X25519KeyPair } from '../keygen.js';
 import { KeyType, SecretKey, X25519PublicKey } from '../keys.js';
@@ -86,7 +87,7 @@ const bytesWiper = (bytes: Uint8Array) => ({ wipe: () => wipe(bytes) });
  */
 export class DoubleRatchet {
   #state: RatchetState;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   private constructor(state: RatchetState) {
     this.#state = state;
@@ -191,9 +192,7 @@ export class DoubleRatchet {
   }
 
   #serialize<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(op, op);
-    this.#queue = run.catch(() => undefined);
-    return run;
+    return this.#queue.run(op);
   }
 
   #commit(t: Transition): void {

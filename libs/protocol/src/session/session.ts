@@ -32,6 +32,7 @@ import {
   type IdentityKeyPair,
   IdentityPublicKey,
   RATCHET_MESSAGE_OVERHEAD,
+  SerialQueue,
   fromHex,
   toHex,
   wipe,
@@ -102,7 +103,7 @@ export class Session {
   #states: SessionState[];
   /** Setup ids of states dropped from the archive, oldest first. */
   #retired: string[];
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   private constructor(peer: IdentityPublicKey, states: SessionState[], retired: string[]) {
     this.#peer = peer;
@@ -295,9 +296,7 @@ export class Session {
   }
 
   #serialize<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(op, op);
-    this.#queue = run.catch(() => undefined);
-    return run;
+    return this.#queue.run(op);
   }
 
   async #encrypt(plaintext: Uint8Array, context: Uint8Array | undefined): Promise<Uint8Array> {
