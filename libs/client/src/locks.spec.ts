@@ -1,30 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { KeyedLock, SerialQueue } from './locks.js';
-
-const tick = () => new Promise((resolve) => setImmediate(resolve));
-
-describe('SerialQueue', () => {
-  it('runs tasks one at a time in call order, also after one threw', async () => {
-    const queue = new SerialQueue();
-    const log: string[] = [];
-    const task =
-      (name: string, fail = false) =>
-      async () => {
-        log.push(`start ${name}`);
-        await tick();
-        log.push(`end ${name}`);
-        if (fail) throw new Error(name);
-        return name;
-      };
-    const results = await Promise.allSettled([
-      queue.run(task('a')),
-      queue.run(task('b', true)),
-      queue.run(task('c')),
-    ]);
-    expect(log).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
-    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-  });
-});
+import { KeyedLock } from './locks.js';
 
 describe('KeyedLock', () => {
   it('serialises per key and lets other keys run meanwhile', async () => {
@@ -43,5 +18,16 @@ describe('KeyedLock', () => {
     release();
     await Promise.all([first, second]);
     expect(log).toEqual(['bob 1', 'carol', 'bob 1 done', 'bob 2']);
+  });
+
+  it('runs the next task of a key after one threw, and hands each caller its own outcome', async () => {
+    const lock = new KeyedLock();
+    const failed = lock.run('bob', async () => {
+      throw new Error('first');
+    });
+    const next = lock.run('bob', async () => 'second');
+    await expect(failed).rejects.toThrow('first');
+    await expect(next).resolves.toBe('second');
+    await expect(lock.run('bob', async () => 'again')).resolves.toBe('again');
   });
 });
