@@ -187,7 +187,7 @@ class SocketFleet implements Fleet {
     const flush = () => {
       const ids = acks;
       acks = [];
-      // The relay takes at most mail.maxPage (100) ids per ack.
+      // Acks in chunks of 100 ids (the relay takes up to MAX_ACKS_PER_CALL per ack).
       for (let i = 0; i < ids.length; i += 100)
         socket.emit('ack', { ids: ids.slice(i, i + 100) as never }, () => undefined);
     };

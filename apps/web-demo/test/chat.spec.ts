@@ -82,7 +82,7 @@ let relayKeyHex = '';
 beforeAll(async () => {
   await ready();
   // Rate limits off: the backlog case sends 1,500 messages from one identity in seconds, far past
-  // the default send bucket (100 per 5 s); the limits themselves are tested in libs/relay.
+  // the default send bucket (docs/relay.md, "Rate limits"); the limits themselves are tested in libs/relay.
   const config = loadConfig({ WEB_DEMO_DIR: outdir, RATE_LIMITS: 'off' });
   const relayIdentity = generateIdentityKeyPair();
   relayKeyHex = toHex(relayIdentity.publicKey.bytes);
