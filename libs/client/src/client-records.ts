@@ -9,7 +9,8 @@
  *   sendseq/<peer>                  the sequence number our next message to this peer carries
  *   recvseq/<peer>                  the sequence number the app waits for from this peer
  *   seen/<peer>                     SeenMessageIds of this peer's messages
- *   inbox/<peer>/<seq>/<id>         a decrypted message (or receipt) not yet handed to the app
+ *   inbox/<peer>/<seq>/<id>         a decrypted message (or receipt, or a message of a kind this
+ *                                   version does not know) not yet handed to the app
  *   receipt/<peer>/<id>             a message handed to the app whose receipt is not yet queued
  *
  * `<peer>` is an address string (base64url and a decimal device id: no '/'), `<seq>` 8 hex
@@ -85,13 +86,16 @@ export function decodeCounter(bytes: Uint8Array): number {
 
 // ---------------------------------------------------------------------------------------------
 // Inbox entry: version u8 | kind u8 | sequence u32 | sentAt f64 | receivedAt f64 | id (22 chars,
-// ASCII) | body length u32 | body (text: UTF-8; bytes; receipt: 22-char ids concatenated)
+// ASCII) | body length u32 | body (text: UTF-8; bytes; receipt: 22-char ids concatenated;
+// unsupported: the payload's kind byte, one byte)
 // ---------------------------------------------------------------------------------------------
 
 export type InboxContent =
   | { readonly kind: 'text'; readonly text: string }
   | { readonly kind: 'bytes'; readonly bytes: Uint8Array }
-  | { readonly kind: 'receipt'; readonly ids: readonly MessageIdString[] };
+  | { readonly kind: 'receipt'; readonly ids: readonly MessageIdString[] }
+  /** A payload of a kind this version does not know (`rawKind`: its kind byte). */
+  | { readonly kind: 'unsupported'; readonly rawKind: number };
 
 export type InboxEntry = InboxContent & {
   readonly peer: AddressString;
@@ -104,13 +108,24 @@ export type InboxEntry = InboxContent & {
 const INBOX_VERSION = 1;
 const ID_CHARS = 22;
 const INBOX_FIXED = 1 + 1 + 4 + 8 + 8 + ID_CHARS + 4;
-const KIND_CODE = { text: 1, bytes: 2, receipt: 3 } as const;
+const KIND_CODE = { text: 1, bytes: 2, receipt: 3, unsupported: 4 } as const satisfies Record<
+  InboxContent['kind'],
+  number
+>;
 const ascii = new TextEncoder();
 const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+const BODY_OF: {
+  readonly [K in InboxContent['kind']]: (e: Extract<InboxContent, { kind: K }>) => Uint8Array;
+} = {
+  text: (e) => ascii.encode(e.text),
+  bytes: (e) => e.bytes,
+  receipt: (e) => ascii.encode(e.ids.join('')),
+  unsupported: (e) => Uint8Array.of(e.rawKind),
+};
+
 export function encodeInboxEntry(e: InboxEntry): Uint8Array {
-  const body =
-    e.kind === 'text' ? ascii.encode(e.text) : e.kind === 'bytes' ? e.bytes : ascii.encode(e.ids.join(''));
+  const body = BODY_OF[e.kind](e as never);
   const out = new Uint8Array(INBOX_FIXED + body.length);
   const v = new DataView(out.buffer);
   v.setUint8(0, INBOX_VERSION);
@@ -140,7 +155,7 @@ export function decodeInboxEntry(peer: AddressString, bytes: Uint8Array): InboxE
   let text: string;
   try {
     id = strict.decode(bytes.subarray(22, 22 + ID_CHARS)) as MessageIdString;
-    text = kind === KIND_CODE.bytes ? '' : strict.decode(body);
+    text = kind === KIND_CODE.text || kind === KIND_CODE.receipt ? strict.decode(body) : '';
   } catch {
     throw corrupt('an inbox entry is damaged');
   }
@@ -157,6 +172,9 @@ export function decodeInboxEntry(peer: AddressString, bytes: Uint8Array): InboxE
         ids.push(text.slice(i, i + ID_CHARS) as MessageIdString);
       return { ...head, kind: 'receipt', ids };
     }
+    case KIND_CODE.unsupported:
+      if (body.length !== 1) throw corrupt('an inbox entry is damaged');
+      return { ...head, kind: 'unsupported', rawKind: body[0]! };
     default:
       throw corrupt('an inbox entry has an unknown kind');
   }

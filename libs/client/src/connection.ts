@@ -82,6 +82,9 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
  */
 export const MAX_BINARY_ATTACHMENTS = MAX_FETCH_PAGE;
 
+/** What the client's components ask of the connection. */
+export type RelayRequests = Pick<RelayConnection, 'connected' | 'request'>;
+
 interface Pending {
   readonly reject: (err: unknown) => void;
   readonly timer: ReturnType<typeof setTimeout>;

@@ -26,6 +26,7 @@ export {
   type MessengerClientEvents,
   type MessengerClientHooks,
   type MessengerClientOptions,
+  type UnsupportedMessage,
 } from './messenger-client.js';
 export {
   MAX_BINARY_ATTACHMENTS,

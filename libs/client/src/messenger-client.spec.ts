@@ -6,10 +6,27 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { ready } from '@usm/crypto';
-import { type MailItem, ProtocolErrorCode, ProtocolError } from '@usm/protocol';
+import {
+  type MailItem,
+  ProtocolErrorCode,
+  ProtocolError,
+  Session,
+  encodeEnvelope,
+  formatMessageId,
+  generateMessageId,
+  parseAddress,
+  sealApplicationPayload,
+} from '@usm/protocol';
+import { decodeCounter, encodeCounter, sendSeqKey, sessionKey } from './client-records.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { FakeRelay } from './fake-relay.test.js';
-import { type IncomingMessage, MessengerClient, type MessengerClientOptions } from './messenger-client.js';
+import {
+  type IncomingMessage,
+  MessengerClient,
+  type MessengerClientOptions,
+  type UnsupportedMessage,
+} from './messenger-client.js';
+import { Outbox } from './outbox/outbox.js';
 import { MemoryStore } from './storage/memory-store.js';
 import { recordCase } from '../../../test/reliability/report.js';
 
@@ -533,5 +550,78 @@ describe('MessengerClient', () => {
     await until('both', () => b.messages.length === 2);
     expect(texts(b).sort()).toEqual(['after rotation', 'new bundle']);
     expect(b.errors).toEqual([]);
+  });
+  it('hands a message of a kind it does not know over in order as `unsupported`: it takes its sequence number, no gap', async () => {
+    const aStore = new MemoryStore();
+    const a0 = await open(aStore);
+    // A reorder timeout far beyond the test's: a gap would hang it.
+    const b = await open(undefined, { reorderTimeoutMs: 600_000 });
+    const order: string[] = [];
+    const unsupported: UnsupportedMessage[] = [];
+    b.client.on('message', (m) => void order.push(m.kind === 'text' ? m.text : 'bytes'));
+    b.client.on('unsupported', (m) => {
+      unsupported.push(m);
+      order.push(`unsupported kind ${m.kind}`);
+    });
+    await Promise.all([a0.client.connect(), b.client.connect()]);
+    const before = await a0.client.send(b.client.address, 'before');
+    await until('before', () => b.messages.length === 1);
+    await a0.client.close();
+
+    // A newer version of A sends a kind this one does not know: sealed, encrypted and queued the
+    // way `send` does it (session, sequence and envelope in one batch).
+    const peer = b.client.address;
+    const session = await Session.fromPickle((await aStore.get(sessionKey(peer)))!);
+    const sequence = decodeCounter((await aStore.get(sendSeqKey(peer)))!);
+    const sentAt = Date.now();
+    const idBytes = generateMessageId();
+    const plaintext = sealApplicationPayload({
+      kind: 'unknown',
+      rawKind: 200,
+      sequence,
+      sentAt,
+      body: Uint8Array.of(1, 2, 3),
+    });
+    const ciphertext = await session.encrypt(plaintext, idBytes);
+    const outbox = await Outbox.open(aStore);
+    await outbox.enqueue(
+      {
+        messageId: idBytes,
+        recipient: peer,
+        envelope: encodeEnvelope({ id: idBytes, recipient: parseAddress(peer), ciphertext }),
+      },
+      {
+        put: [
+          [sessionKey(peer), await session.pickle()],
+          [sendSeqKey(peer), encodeCounter(sequence + 1)],
+        ],
+      },
+    );
+
+    const a = await open(aStore);
+    await a.client.connect();
+    const after = await a.client.send(peer, 'after');
+    await until('after', () => b.messages.length === 2);
+    expect(order).toEqual(['before', 'unsupported kind 200', 'after']);
+    expect(unsupported).toEqual([
+      {
+        from: a.client.address,
+        id: formatMessageId(idBytes),
+        kind: 200,
+        sequence: 1,
+        sentAt,
+        receivedAt: expect.any(Number),
+        late: false,
+        skippedBefore: 0,
+      },
+    ]);
+    expect(b.messages.map((m) => [m.sequence, m.late, m.skippedBefore])).toEqual([
+      [0, false, 0],
+      [2, false, 0],
+    ]);
+    await until('inbox emptied', async () => (await b.store.list('inbox/')).length === 0);
+    await until('receipts for both texts', () => a.delivered.includes(after.id));
+    expect([...a0.delivered, ...a.delivered].sort()).toEqual([before.id, after.id].sort());
+    expect([...a.errors, ...b.errors]).toEqual([]);
   });
 });
