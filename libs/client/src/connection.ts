@@ -82,6 +82,16 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
  */
 export const MAX_BINARY_ATTACHMENTS = MAX_FETCH_PAGE;
 
+/**
+ * Every server push, each subscribed on the socket: a push added to the protocol's
+ * ServerToClientEvents fails to compile here until it is listed (and in `onPush`'s handlers).
+ */
+const SERVER_PUSHES = Object.keys({
+  mail: true,
+  'mail:sync': true,
+  'prekeys:low': true,
+} satisfies Record<ServerEventName, true>) as ServerEventName[];
+
 /** What the client's components ask of the connection. */
 export type RelayRequests = Pick<RelayConnection, 'connected' | 'request'>;
 
@@ -173,8 +183,8 @@ export class RelayConnection {
     socket.on('connect', () => void this.#handshake(socket));
     socket.on('disconnect', (reason) => this.#dropped(String(reason)));
     socket.on('connect_error', (err) => this.#dropped(`connect error: ${err.message}`));
-    socket.on('mail', (payload) => this.#push('mail', payload));
-    socket.on('prekeys:low', (payload) => this.#push('prekeys:low', payload));
+    const on = socket.on.bind(socket) as (event: string, listener: (payload: unknown) => void) => void;
+    for (const event of SERVER_PUSHES) on(event, (payload) => this.#push(event, payload));
     this.#o.onStatus({ state: 'connecting' });
     socket.connect();
   }

@@ -87,6 +87,11 @@ export class FakeRelay {
     this.#io?.to(mailboxRoom(address as AddressString)).emit('mail', { mail: [item] });
   }
 
+  /** Tells `address`'s sockets that stored mail was not pushed (what a relay does after withholding pushes). */
+  syncPush(address: string): void {
+    this.#io?.to(mailboxRoom(address as AddressString)).emit('mail:sync', { reason: 'backlog' });
+  }
+
   async start(): Promise<void> {
     const http = createServer();
     const io = new Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>(http, {

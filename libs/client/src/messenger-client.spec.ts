@@ -624,4 +624,17 @@ describe('MessengerClient', () => {
     expect([...a0.delivered, ...a.delivered].sort()).toEqual([before.id, after.id].sort());
     expect([...a.errors, ...b.errors]).toEqual([]);
   });
+
+  it('fetches when the relay says stored mail was not pushed (mail:sync)', async () => {
+    const a = await open();
+    const b = await open(undefined, { fetchIntervalMs: 600_000 });
+    await Promise.all([a.client.connect(), b.client.connect()]);
+    relay.suppressPushes = 1;
+    await a.client.send(b.client.address, 'withheld');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(b.messages).toEqual([]);
+    relay.syncPush(b.client.address);
+    await until('withheld', () => b.messages.length === 1);
+    expect(texts(b)).toEqual(['withheld']);
+  });
 });
