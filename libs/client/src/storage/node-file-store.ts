@@ -26,6 +26,9 @@
  * client's state, not an archive); frame sizes and times show how much was written when;
  * someone able to write the directory can roll it back to an older copy; one process at a time
  * may open a directory (this is enforced within a process, not across processes).
+ *
+ * One file past 400 lines: open, replay, append, cut-off and compaction all work on the one log
+ * handle, record key and write queue held here; split apart, each piece would need them handed in.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
