@@ -1,4 +1,5 @@
 import { Inject } from '@nestjs/common';
+import { type Clock, systemClock } from '@usm/protocol';
 
 /**
  * The relay's time source. Everything with a TTL or an expiry (mail, replay nonces, cleanup
@@ -10,10 +11,7 @@ import { Inject } from '@nestjs/common';
  * Test.createTestingModule({ imports: [MessengerRelayModule.forRoot(opts)] })
  *   .overrideProvider(RelayClock).useValue({ now: () => now });
  */
-export interface RelayClock {
-  /** Milliseconds since the Unix epoch. */
-  now(): number;
-}
+export type RelayClock = Clock;
 
 /** DI token of the clock; the default is the system clock. */
 export const RelayClock = Symbol('RelayClock');
@@ -21,5 +19,5 @@ export const RelayClock = Symbol('RelayClock');
 /** Injects the relay's clock. */
 export const InjectRelayClock = (): ParameterDecorator => Inject(RelayClock);
 
-/** The system clock. */
-export const systemClock: RelayClock = { now: () => Date.now() };
+/** The system clock (the protocol's). */
+export { systemClock };

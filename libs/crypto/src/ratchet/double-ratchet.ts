@@ -15,6 +15,10 @@
  *  - A message whose header opens under a known chain but whose key is gone is refused as
  *    DUPLICATE_MESSAGE (the spec only says "error").
  *  - Operations on one session run one at a time (AES-GCM is asynchronous in browsers).
+ *
+ * Over 400 lines on purpose: it is the §4 state machine, and its transitions share the state and
+ * the transactional adopt-after-verify step; the parts that stand alone (chains, header, message,
+ * state pickle, limits) have files of their own beside it.
  */
 import { assertBytes, wipe } from '../bytes.js';
 import { MessageKey, openWithMessageKey, sealWithMessageKey } from '../encryption.js';

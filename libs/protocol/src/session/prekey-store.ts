@@ -20,6 +20,9 @@
  *   | one-time KEM count u16 | { id u32 | seed (32) | signature (64) } ...
  *   | one-time count u16 | { id u32 | secret (32) } ...
  * Public keys are recomputed from the secrets; signatures are kept as signed.
+ *
+ * Over 400 lines on purpose: generation, rotation, consumption and the pickle all work on the
+ * same four key lists and their counters; the record codecs live in prekeys.ts.
  */
 import {
   type IdentityKeyPair,

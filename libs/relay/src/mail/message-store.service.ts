@@ -153,9 +153,9 @@ export class PostgresMessageStore implements MessageStore {
    * one call of the `usm_store_mail` function (migrations/1795800000000-store-mail-function.ts),
    * which is its own transaction and one round trip. It locks the batch's mailboxes, then checks
    * duplicates, reads each mailbox's count (kept by triggers) and inserts what fits, in one query
-   * that sees every store committed before the locks were granted: the quota holds across nodes. (It was three round
-   * trips, BEGIN with the locks, the statement, COMMIT, and before that six; each is a wake-up of
-   * the relay and of a PostgreSQL backend, and those wake-ups, not the work, set the latency.)
+   * that sees every store committed before the locks were granted: the quota holds across nodes.
+   * One round trip because each is a wake-up of the relay and of a PostgreSQL backend, and those
+   * wake-ups, not the work, set the store's latency.
    */
   private async commit(
     batch: readonly { sender: string; envelope: OutgoingEnvelope }[],
