@@ -1,7 +1,8 @@
 /**
  * How the client lays out its state in a ClientStore (every key below; the outbox owns
- * `outbox/`). Records are small versioned binary layouts; anything that does not decode is
- * CORRUPT_STORE, never a guess.
+ * `outbox/`). Records are small versioned binary layouts, read and written with the shared
+ * BinaryReader/BinaryWriter of @usm/crypto; anything that does not decode is CORRUPT_STORE, never
+ * a guess.
  *
  *   identity                        the identity key pair (`version | type | secret`)
  *   prekeys                         PrekeyStore pickle
@@ -17,6 +18,7 @@
  * digits (so keys list in sequence order), `<id>` a message id string. The inbox holds
  * plaintext: use a store that is encrypted at rest (NodeFileStore) where the device may be lost.
  */
+import { BinaryReader, BinaryWriter } from '@usm/crypto';
 import type { AddressString, MessageIdString } from '@usm/protocol';
 import { ClientError, ClientErrorCode } from './errors.js';
 
@@ -49,6 +51,22 @@ function corrupt(what: string): ClientError {
   );
 }
 
+/** A reader of one record whose failed checks (bytes missing or left over) are CORRUPT_STORE. */
+const reader = (bytes: Uint8Array, what: string) =>
+  new BinaryReader(bytes, what, (_fault, message) => corrupt(message));
+
+/** A double as 8 big-endian bytes (the shared writer has no f64). */
+function f64(value: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setFloat64(0, value);
+  return out;
+}
+
+function readF64(r: BinaryReader, field: string): number {
+  const bytes = r.fixed(8, field);
+  return new DataView(bytes.buffer, bytes.byteOffset, 8).getFloat64(0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sequence counters (sendseq/, recvseq/): version u8 | value f64. Two keys, not one record: the
 // send path writes its counter through the outbox (whose batch may wait in the outbox's queue)
@@ -66,18 +84,14 @@ const COUNTER_VERSION = 1;
 const COUNTER_BYTES = 9;
 
 export function encodeCounter(value: number): Uint8Array {
-  const out = new Uint8Array(COUNTER_BYTES);
-  const v = new DataView(out.buffer);
-  v.setUint8(0, COUNTER_VERSION);
-  v.setFloat64(1, value);
-  return out;
+  return new BinaryWriter(COUNTER_BYTES).u8(COUNTER_VERSION).bytes(f64(value)).finish();
 }
 
 export function decodeCounter(bytes: Uint8Array): number {
-  if (bytes.length !== COUNTER_BYTES || bytes[0] !== COUNTER_VERSION) {
-    throw corrupt('a conversation counter is damaged');
-  }
-  const value = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(1);
+  const r = reader(bytes, 'conversation counter');
+  if (r.u8('version') !== COUNTER_VERSION) throw corrupt('a conversation counter is damaged');
+  const value = readF64(r, 'value');
+  r.end();
   if (!Number.isSafeInteger(value) || value < 0 || value > 0x1_0000_0000) {
     throw corrupt('a conversation counter is damaged');
   }
@@ -124,37 +138,36 @@ const BODY_OF: {
   unsupported: (e) => Uint8Array.of(e.rawKind),
 };
 
+/** Throws (a bug, not bad data) unless `e.id` is 22 ASCII characters, as every MessageIdString is. */
 export function encodeInboxEntry(e: InboxEntry): Uint8Array {
   const body = BODY_OF[e.kind](e as never);
-  const out = new Uint8Array(INBOX_FIXED + body.length);
-  const v = new DataView(out.buffer);
-  v.setUint8(0, INBOX_VERSION);
-  v.setUint8(1, KIND_CODE[e.kind]);
-  v.setUint32(2, e.sequence);
-  v.setFloat64(6, e.sentAt);
-  v.setFloat64(14, e.receivedAt);
-  out.set(ascii.encode(e.id), 22);
-  v.setUint32(22 + ID_CHARS, body.length);
-  out.set(body, INBOX_FIXED);
-  return out;
+  return new BinaryWriter(INBOX_FIXED + body.length)
+    .u8(INBOX_VERSION)
+    .u8(KIND_CODE[e.kind])
+    .u32(e.sequence)
+    .bytes(f64(e.sentAt))
+    .bytes(f64(e.receivedAt))
+    .bytes(ascii.encode(e.id))
+    .u32(body.length)
+    .bytes(body)
+    .finish();
 }
 
 export function decodeInboxEntry(peer: AddressString, bytes: Uint8Array): InboxEntry {
-  if (bytes.length < INBOX_FIXED || bytes[0] !== INBOX_VERSION) throw corrupt('an inbox entry is damaged');
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const kind = v.getUint8(1);
-  const sequence = v.getUint32(2);
-  const sentAt = v.getFloat64(6);
-  const receivedAt = v.getFloat64(14);
-  const length = v.getUint32(22 + ID_CHARS);
-  if (bytes.length !== INBOX_FIXED + length || !Number.isFinite(sentAt) || !Number.isFinite(receivedAt)) {
-    throw corrupt('an inbox entry is damaged');
-  }
-  const body = bytes.slice(INBOX_FIXED);
+  const r = reader(bytes, 'inbox entry');
+  if (r.u8('version') !== INBOX_VERSION) throw corrupt('an inbox entry is damaged');
+  const kind = r.u8('kind');
+  const sequence = r.u32('sequence');
+  const sentAt = readF64(r, 'sentAt');
+  const receivedAt = readF64(r, 'receivedAt');
+  const rawId = r.fixed(ID_CHARS, 'id');
+  const body = r.fixed(r.u32('body length'), 'body');
+  r.end();
+  if (!Number.isFinite(sentAt) || !Number.isFinite(receivedAt)) throw corrupt('an inbox entry is damaged');
   let id: MessageIdString;
   let text: string;
   try {
-    id = strict.decode(bytes.subarray(22, 22 + ID_CHARS)) as MessageIdString;
+    id = strict.decode(rawId) as MessageIdString;
     text = kind === KIND_CODE.text || kind === KIND_CODE.receipt ? strict.decode(body) : '';
   } catch {
     throw corrupt('an inbox entry is damaged');

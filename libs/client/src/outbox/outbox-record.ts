@@ -7,10 +7,13 @@
  * IndexedDB does not).
  *
  * Metadata, version 1: u8 version | messageId(16) | f64 enqueuedAt | f64 nextAttemptAt |
- * f64 expiresAt | u32 attempts | u16 recipient length | recipient (UTF-8).
+ * f64 expiresAt | u32 attempts | u16 recipient length | recipient (UTF-8), read and written with
+ * the shared BinaryReader/BinaryWriter of @usm/crypto.
  */
+import { BinaryReader, BinaryWriter } from '@usm/crypto';
 import { MESSAGE_ID_BYTES } from '@usm/protocol';
 import { ClientError, ClientErrorCode } from '../errors.js';
+
 const META_VERSION = 1;
 const FIXED_BYTES = 1 + MESSAGE_ID_BYTES + 8 * 3 + 4 + 2;
 const SEQ_DIGITS = 16;
@@ -52,40 +55,47 @@ export function seqOfMetaKey(prefix: string, key: string): number {
   return seq;
 }
 
-export function encodeMeta(meta: OutboxMeta): Uint8Array {
-  const recipient = utf8.encode(meta.recipient);
-  const out = new Uint8Array(FIXED_BYTES + recipient.length);
-  const view = new DataView(out.buffer);
-  view.setUint8(0, META_VERSION);
-  out.set(meta.messageId, 1);
-  view.setFloat64(17, meta.enqueuedAt, false);
-  view.setFloat64(25, meta.nextAttemptAt, false);
-  view.setFloat64(33, meta.expiresAt, false);
-  view.setUint32(41, meta.attempts, false);
-  view.setUint16(45, recipient.length, false);
-  out.set(recipient, FIXED_BYTES);
+/** A double as 8 big-endian bytes (the shared writer has no f64). */
+function f64(value: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setFloat64(0, value);
   return out;
 }
 
+function readF64(r: BinaryReader, field: string): number {
+  const bytes = r.fixed(8, field);
+  return new DataView(bytes.buffer, bytes.byteOffset, 8).getFloat64(0);
+}
+
+export function encodeMeta(meta: OutboxMeta): Uint8Array {
+  const recipient = utf8.encode(meta.recipient);
+  return new BinaryWriter(FIXED_BYTES + recipient.length)
+    .u8(META_VERSION)
+    .bytes(meta.messageId)
+    .bytes(f64(meta.enqueuedAt))
+    .bytes(f64(meta.nextAttemptAt))
+    .bytes(f64(meta.expiresAt))
+    .u32(meta.attempts)
+    .u16(recipient.length)
+    .bytes(recipient)
+    .finish();
+}
+
 export function decodeMeta(seq: number, bytes: Uint8Array): OutboxMeta {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length < FIXED_BYTES || view.getUint8(0) !== META_VERSION) {
-    throw corrupt('an entry has an unknown layout');
-  }
-  let o = 1;
-  const messageId = bytes.slice(o, (o += MESSAGE_ID_BYTES));
-  const enqueuedAt = view.getFloat64(o, false);
-  const nextAttemptAt = view.getFloat64((o += 8), false);
-  const expiresAt = view.getFloat64((o += 8), false);
-  const attempts = view.getUint32((o += 8), false);
-  const length = view.getUint16((o += 4), false);
-  o += 2;
-  if (bytes.length !== o + length) throw corrupt('an entry has the wrong length');
+  const r = new BinaryReader(bytes, 'entry metadata', (_fault, message) => corrupt(message));
+  if (r.u8('version') !== META_VERSION) throw corrupt('an entry has an unknown layout');
+  const messageId = r.fixed(MESSAGE_ID_BYTES, 'message id');
+  const enqueuedAt = readF64(r, 'enqueuedAt');
+  const nextAttemptAt = readF64(r, 'nextAttemptAt');
+  const expiresAt = readF64(r, 'expiresAt');
+  const attempts = r.u32('attempts');
+  const rawRecipient = r.fixed(r.u16('recipient length'), 'recipient');
+  r.end();
   if (![enqueuedAt, nextAttemptAt, expiresAt].every(Number.isFinite))
     throw corrupt('an entry has a bad time');
   let recipient: string;
   try {
-    recipient = utf8Strict.decode(bytes.subarray(o));
+    recipient = utf8Strict.decode(rawRecipient);
   } catch {
     throw corrupt('an entry has a recipient that is not UTF-8');
   }

@@ -15,8 +15,11 @@
  * record key and the key-check key, so the value that tests the passphrase never shares a key
  * with the data. Records use sealWithRandomNonce (a fresh random 96-bit nonce each, SP 800-38D
  * §8.2.2); a store seals far fewer than 2^32 records under one key.
+ *
+ * Every binary layout here is read and written with the shared BinaryReader/BinaryWriter of
+ * @usm/crypto (big-endian, length-checked).
  */
-import { RANDOM_NONCE_OVERHEAD } from '@usm/crypto';
+import { BinaryReader, BinaryWriter, RANDOM_NONCE_OVERHEAD } from '@usm/crypto';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import type { CheckedBatch, StoreEntry } from './client-store.js';
 
@@ -54,112 +57,95 @@ export function corrupt(what: string): ClientError {
   );
 }
 
+/** A reader whose failed checks (bytes missing or left over) are CORRUPT_STORE. */
+const reader = (data: Uint8Array, what: string) =>
+  new BinaryReader(data, what, (_fault, message) => corrupt(message));
+
 /** The associated data of frame number `seq`: a label and the sequence number. */
 export function recordAd(seq: number): Uint8Array {
-  const ad = new Uint8Array(RECORD_AD_LABEL.length + 8);
-  ad.set(RECORD_AD_LABEL, 0);
-  new DataView(ad.buffer).setBigUint64(RECORD_AD_LABEL.length, BigInt(seq), false);
-  return ad;
+  return new BinaryWriter(RECORD_AD_LABEL.length + 8).bytes(RECORD_AD_LABEL).u64(seq).finish();
 }
 
 export function encodeLogHeader(snapshotEnd: number): Uint8Array {
-  const out = new Uint8Array(LOG_HEADER_BYTES);
-  out.set(LOG_MAGIC, 0);
-  new DataView(out.buffer).setBigUint64(LOG_MAGIC.length, BigInt(snapshotEnd), false);
-  return out;
+  return new BinaryWriter(LOG_HEADER_BYTES).bytes(LOG_MAGIC).u64(snapshotEnd).finish();
 }
 
 /** The snapshotEnd of a log file; CORRUPT_STORE unless the file starts with a valid log header. */
 export function readLogHeader(buf: Uint8Array): number {
-  if (buf.length < LOG_HEADER_BYTES || LOG_MAGIC.some((b, i) => buf[i] !== b)) {
+  const r = reader(buf.subarray(0, LOG_HEADER_BYTES), `${LOG_FILE} header`);
+  const magic = r.fixed(LOG_MAGIC.length, 'magic');
+  if (LOG_MAGIC.some((b, i) => magic[i] !== b)) {
     throw corrupt(`${LOG_FILE} does not start with the log header`);
   }
-  const end = new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getBigUint64(LOG_MAGIC.length, false);
-  if (end < BigInt(LOG_HEADER_BYTES) || end > BigInt(buf.length)) {
+  const end = r.u64('snapshot end');
+  if (end < LOG_HEADER_BYTES || end > buf.length) {
     throw corrupt(`${LOG_FILE} has a log header that does not match its length`);
   }
-  return Number(end);
+  return end;
 }
 
 export function encodeFrameHeader(sealedLength: number, seq: number): Uint8Array {
-  const out = new Uint8Array(FRAME_HEADER_BYTES);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, sealedLength, false);
-  view.setBigUint64(4, BigInt(seq), false);
-  return out;
+  return new BinaryWriter(FRAME_HEADER_BYTES).u32(sealedLength).u64(seq).finish();
 }
 
-/** Reads a frame header at `offset`, or undefined if fewer than FRAME_HEADER_BYTES remain. */
+/**
+ * Reads a frame header at `offset`, or undefined if fewer than FRAME_HEADER_BYTES remain. A
+ * sequence number past 2^53 - 1 (no frame has one) reads as -1.
+ */
 export function readFrameHeader(
   buf: Uint8Array,
   offset: number,
 ): { sealedLength: number; seq: number } | undefined {
   if (buf.length - offset < FRAME_HEADER_BYTES) return undefined;
-  const view = new DataView(buf.buffer, buf.byteOffset + offset, FRAME_HEADER_BYTES);
-  const seq = view.getBigUint64(4, false);
-  if (seq > BigInt(Number.MAX_SAFE_INTEGER)) return { sealedLength: view.getUint32(0, false), seq: -1 };
-  return { sealedLength: view.getUint32(0, false), seq: Number(seq) };
+  const r = reader(buf.subarray(offset, offset + FRAME_HEADER_BYTES), 'frame header');
+  const sealedLength = r.u32('sealed length');
+  try {
+    return { sealedLength, seq: r.u64('sequence number') };
+  } catch (err) {
+    if (!ClientError.is(err, ClientErrorCode.CorruptStore)) throw err;
+    return { sealedLength, seq: -1 };
+  }
 }
 
 /** A batch as plaintext: u8 version | u32 puts | u32 deletes | (u32 len, key, u32 len, value)* | (u32 len, key)*. */
 export function encodeBatch(batch: CheckedBatch): Uint8Array {
-  const keys = (entries: readonly string[]) => entries.map((k) => utf8.encode(k));
-  const putKeys = keys(batch.put.map(([k]) => k));
-  const delKeys = keys(batch.delete);
+  const putKeys = batch.put.map(([k]) => utf8.encode(k));
+  const delKeys = batch.delete.map((k) => utf8.encode(k));
   let size = 9;
   batch.put.forEach(([, v], i) => (size += 8 + putKeys[i]!.length + v.length));
   for (const k of delKeys) size += 4 + k.length;
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  let o = 0;
-  view.setUint8(o, BATCH_VERSION);
-  view.setUint32(1, batch.put.length, false);
-  view.setUint32(5, batch.delete.length, false);
-  o = 9;
-  const bytes = (b: Uint8Array) => {
-    view.setUint32(o, b.length, false);
-    out.set(b, o + 4);
-    o += 4 + b.length;
-  };
-  batch.put.forEach(([, v], i) => {
-    bytes(putKeys[i]!);
-    bytes(v);
-  });
-  for (const k of delKeys) bytes(k);
-  return out;
+  // One buffer of the exact size: the caller wipes it, and a growing writer would leave
+  // unwiped copies of the plaintext behind.
+  const w = new BinaryWriter(size).u8(BATCH_VERSION).u32(batch.put.length).u32(batch.delete.length);
+  batch.put.forEach(([, v], i) => w.u32(putKeys[i]!.length).bytes(putKeys[i]!).u32(v.length).bytes(v));
+  for (const k of delKeys) w.u32(k.length).bytes(k);
+  return w.finish();
 }
 
 /** The inverse of encodeBatch; CORRUPT_STORE on any inconsistency (after the tag verified, a bug or a foreign file). */
 export function decodeBatch(plain: Uint8Array): { put: StoreEntry[]; delete: string[] } {
-  const view = new DataView(plain.buffer, plain.byteOffset, plain.byteLength);
-  if (plain.length < 9 || view.getUint8(0) !== BATCH_VERSION) throw corrupt('a record has an unknown layout');
-  const putCount = view.getUint32(1, false);
-  const delCount = view.getUint32(5, false);
-  let o = 9;
-  const bytes = (): Uint8Array => {
-    if (plain.length - o < 4) throw corrupt('a record is cut short');
-    const n = view.getUint32(o, false);
-    if (plain.length - o - 4 < n) throw corrupt('a record is cut short');
-    const b = plain.subarray(o + 4, o + 4 + n);
-    o += 4 + n;
-    return b;
-  };
+  const r = reader(plain, `${LOG_FILE} record`);
+  if (r.u8('version') !== BATCH_VERSION) throw corrupt('a record has an unknown layout');
+  const putCount = r.u32('put count');
+  const delCount = r.u32('delete count');
   const key = (): string => {
+    const raw = r.fixed(r.u32('key length'), 'key');
     try {
-      return utf8Strict.decode(bytes());
-    } catch (err) {
-      if (ClientError.is(err)) throw err;
+      return utf8Strict.decode(raw);
+    } catch {
       throw corrupt('a record holds a key that is not UTF-8');
+    } finally {
+      raw.fill(0); // a copy of the plaintext the caller wipes
     }
   };
   const put: StoreEntry[] = [];
   for (let i = 0; i < putCount; i++) {
     const k = key();
-    put.push([k, bytes().slice()]);
+    put.push([k, r.fixed(r.u32('value length'), 'value')]);
   }
   const del: string[] = [];
   for (let i = 0; i < delCount; i++) del.push(key());
-  if (o !== plain.length) throw corrupt('a record has trailing bytes');
+  r.end();
   return { put, delete: del };
 }
 
