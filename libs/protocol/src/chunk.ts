@@ -1,7 +1,8 @@
 /**
- * Splits what goes to the relay into requests within the protocol's per-event limits: a count
- * (acks per call, ids per receipt, prekeys per publish, envelopes per send) and, for envelopes,
- * a byte total. An item larger than `maxBytes` on its own still gets a chunk of its own.
+ * Splits what crosses the socket into events within the protocol's per-event limits: a count
+ * (acks per call, ids per receipt, prekeys per publish, envelopes per send or per push) and, for
+ * envelopes, a byte total. The client chunks its requests and the relay its pushes with it. An
+ * item larger than `maxBytes` on its own still gets a chunk of its own.
  */
 
 export interface ChunkLimits<T> {

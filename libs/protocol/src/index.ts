@@ -49,3 +49,4 @@ export {
 } from './validation/server-payloads.validation.js';
 export * from './session/index.js';
 export { socketParser } from './socket-parser.js';
+export { chunk, type ChunkLimits } from './chunk.js';

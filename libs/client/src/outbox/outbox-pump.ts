@@ -15,8 +15,8 @@ import {
   ProtocolError,
   ProtocolErrorCode,
   formatMessageId,
+  chunk,
 } from '@usm/protocol';
-import { chunk } from '../chunk.js';
 import { MAX_BINARY_ATTACHMENTS, type RelayRequests } from '../connection.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import type { Runtime, TimerHandle } from '../runtime.js';

@@ -16,8 +16,8 @@ import {
   MAX_ONE_TIME_PREKEYS_PER_PUBLISH,
   type PrekeyStore,
   publishRequestOf,
+  chunk,
 } from '@usm/protocol';
-import { chunk } from '../chunk.js';
 import { PREKEYS_KEY } from '../client-records.js';
 import { MAX_BINARY_ATTACHMENTS, type RelayRequests } from '../connection.js';
 import { SerialQueue } from '../locks.js';

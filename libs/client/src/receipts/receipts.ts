@@ -13,8 +13,8 @@ import {
   type MessageIdString,
   PayloadKind,
   parseMessageId,
+  chunk,
 } from '@usm/protocol';
-import { chunk } from '../chunk.js';
 import { RECEIPT_PREFIX, peerOfKey, receiptPrefix } from '../client-records.js';
 import type { Conversation, ConversationStore } from '../conversations/conversation-store.js';
 import { ClientError, ClientErrorCode } from '../errors.js';

@@ -28,8 +28,8 @@ import {
   decodeEnvelope,
   formatMessageId,
   openApplicationPayload,
+  chunk,
 } from '@usm/protocol';
-import { chunk } from '../chunk.js';
 import {
   type InboxEntry,
   encodeCounter,

@@ -11,6 +11,7 @@ import {
   MAX_FETCH_PAGE_BYTES,
   type MailItem,
   type MailSyncReason,
+  chunk,
 } from '@usm/protocol';
 import { RelayMetrics } from '../metrics/metrics.service.js';
 import { PushFlowControl } from '../push/push-flow-control.js';
@@ -21,21 +22,11 @@ import { type RelaySocket, RelaySockets } from '../socket/relay-server.js';
  * items and MAX_FETCH_PAGE_BYTES of envelopes each (a fetch page's bounds; one item always fits).
  */
 export function mailEvents(items: readonly MailItem[]): MailItem[][] {
-  const events: MailItem[][] = [];
-  let event: MailItem[] = [];
-  let bytes = 0;
-  for (const item of items) {
-    const full = event.length === MAX_FETCH_PAGE || bytes + item.envelope.length > MAX_FETCH_PAGE_BYTES;
-    if (event.length > 0 && full) {
-      events.push(event);
-      event = [];
-      bytes = 0;
-    }
-    event.push(item);
-    bytes += item.envelope.length;
-  }
-  if (event.length > 0) events.push(event);
-  return events;
+  return chunk(items, {
+    maxCount: MAX_FETCH_PAGE,
+    maxBytes: MAX_FETCH_PAGE_BYTES,
+    bytesOf: (item) => item.envelope.length,
+  });
 }
 
 @Injectable()
