@@ -9,6 +9,7 @@ import {
   encodeInboxEntry,
 } from './client-records.js';
 import { ClientError, ClientErrorCode } from './errors.js';
+import { codeOf } from './error-code.test.js';
 
 const peer = 'A'.repeat(43).concat('.1') as AddressString;
 const id = 'B'.repeat(22) as MessageIdString;
@@ -40,16 +41,6 @@ describe('inbox entries', () => {
     expect(ClientError.is(err, ClientErrorCode.CorruptStore)).toBe(true);
   });
 });
-
-/** The error code a call throws, or a note saying it threw something else or nothing. */
-function codeOf(call: () => unknown): string {
-  try {
-    call();
-  } catch (err) {
-    return ClientError.is(err) ? err.code : `not a ClientError: ${String(err)}`;
-  }
-  return 'no error';
-}
 
 // Golden vectors: the bytes existing stores hold. They must never change (a store written by an
 // earlier version has to load); a new layout gets a new version byte instead.

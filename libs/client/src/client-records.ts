@@ -55,18 +55,6 @@ function corrupt(what: string): ClientError {
 const reader = (bytes: Uint8Array, what: string) =>
   new BinaryReader(bytes, what, (_fault, message) => corrupt(message));
 
-/** A double as 8 big-endian bytes (the shared writer has no f64). */
-function f64(value: number): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setFloat64(0, value);
-  return out;
-}
-
-function readF64(r: BinaryReader, field: string): number {
-  const bytes = r.fixed(8, field);
-  return new DataView(bytes.buffer, bytes.byteOffset, 8).getFloat64(0);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Sequence counters (sendseq/, recvseq/): version u8 | value f64. Two keys, not one record: the
 // send path writes its counter through the outbox (whose batch may wait in the outbox's queue)
@@ -84,13 +72,13 @@ const COUNTER_VERSION = 1;
 const COUNTER_BYTES = 9;
 
 export function encodeCounter(value: number): Uint8Array {
-  return new BinaryWriter(COUNTER_BYTES).u8(COUNTER_VERSION).bytes(f64(value)).finish();
+  return new BinaryWriter(COUNTER_BYTES).u8(COUNTER_VERSION).f64(value).finish();
 }
 
 export function decodeCounter(bytes: Uint8Array): number {
   const r = reader(bytes, 'conversation counter');
   if (r.u8('version') !== COUNTER_VERSION) throw corrupt('a conversation counter is damaged');
-  const value = readF64(r, 'value');
+  const value = r.f64('value');
   r.end();
   if (!Number.isSafeInteger(value) || value < 0 || value > 0x1_0000_0000) {
     throw corrupt('a conversation counter is damaged');
@@ -145,8 +133,8 @@ export function encodeInboxEntry(e: InboxEntry): Uint8Array {
     .u8(INBOX_VERSION)
     .u8(KIND_CODE[e.kind])
     .u32(e.sequence)
-    .bytes(f64(e.sentAt))
-    .bytes(f64(e.receivedAt))
+    .f64(e.sentAt)
+    .f64(e.receivedAt)
     .bytes(ascii.encode(e.id))
     .u32(body.length)
     .bytes(body)
@@ -158,8 +146,8 @@ export function decodeInboxEntry(peer: AddressString, bytes: Uint8Array): InboxE
   if (r.u8('version') !== INBOX_VERSION) throw corrupt('an inbox entry is damaged');
   const kind = r.u8('kind');
   const sequence = r.u32('sequence');
-  const sentAt = readF64(r, 'sentAt');
-  const receivedAt = readF64(r, 'receivedAt');
+  const sentAt = r.f64('sentAt');
+  const receivedAt = r.f64('receivedAt');
   const rawId = r.fixed(ID_CHARS, 'id');
   const body = r.fixed(r.u32('body length'), 'body');
   r.end();

@@ -31,12 +31,13 @@ describe('BinaryReader / BinaryWriter', () => {
         fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
         fc.uint8Array({ maxLength: 600 }),
         (a, b, c, d, bytes) => {
-          const size = 1 + 2 + 4 + 8 + 2 + bytes.length;
+          const size = 1 + 2 + 4 + 8 + 8 + 2 + bytes.length;
+          const e = d / 3;
           for (const w of [new BinaryWriter(size), new BinaryWriter()]) {
-            const out = w.u8(a).u16(b).u32(c).u64(d).u16(bytes.length).bytes(bytes).finish();
+            const out = w.u8(a).u16(b).u32(c).u64(d).f64(e).u16(bytes.length).bytes(bytes).finish();
             expect(out.length).toBe(size);
             const r = reader(out);
-            expect([r.u8('a'), r.u16('b'), r.u32('c'), r.u64('d')]).toEqual([a, b, c, d]);
+            expect([r.u8('a'), r.u16('b'), r.u32('c'), r.u64('d'), r.f64('e')]).toEqual([a, b, c, d, e]);
             expect(r.bounded(r.u16('n'), 600, 'bytes')).toEqual(bytes);
             r.end();
           }

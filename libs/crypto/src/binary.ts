@@ -66,6 +66,11 @@ export class BinaryReader {
     return high * 0x1_0000_0000 + low;
   }
 
+  /** An IEEE 754 double. */
+  f64(field: string): number {
+    return this.#view.getFloat64(this.#need(8, field), false);
+  }
+
   /** `length` bytes, copied. */
   fixed(length: number, field: string): Uint8Array {
     const at = this.#need(length, field);
@@ -151,6 +156,13 @@ export class BinaryWriter {
     const at = this.#room(8);
     this.#view.setUint32(at, Math.floor(n / 0x1_0000_0000), false);
     this.#view.setUint32(at + 4, n >>> 0, false);
+    return this;
+  }
+
+  /** An IEEE 754 double. */
+  f64(n: number): this {
+    const at = this.#room(8);
+    this.#view.setFloat64(at, n, false);
     return this;
   }
 

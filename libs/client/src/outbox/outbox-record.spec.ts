@@ -1,19 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { fromHex, toHex } from '@usm/crypto';
-import { ClientError, ClientErrorCode } from '../errors.js';
+import { ClientErrorCode } from '../errors.js';
 import { type OutboxMeta, bodyKey, decodeMeta, encodeMeta, metaKey, seqOfMetaKey } from './outbox-record.js';
+import { codeOf } from '../error-code.test.js';
 
 const T0 = 1_800_000_000_000;
 const recipient = 'A'.repeat(43).concat('.1');
-
-function codeOf(call: () => unknown): string {
-  try {
-    call();
-  } catch (err) {
-    return ClientError.is(err) ? err.code : `not a ClientError: ${String(err)}`;
-  }
-  return 'no error';
-}
 
 // Golden vectors: the bytes existing outboxes hold. They must never change (an outbox written by
 // an earlier version has to load); a new layout gets a new version byte instead.

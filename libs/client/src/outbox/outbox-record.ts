@@ -55,26 +55,14 @@ export function seqOfMetaKey(prefix: string, key: string): number {
   return seq;
 }
 
-/** A double as 8 big-endian bytes (the shared writer has no f64). */
-function f64(value: number): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setFloat64(0, value);
-  return out;
-}
-
-function readF64(r: BinaryReader, field: string): number {
-  const bytes = r.fixed(8, field);
-  return new DataView(bytes.buffer, bytes.byteOffset, 8).getFloat64(0);
-}
-
 export function encodeMeta(meta: OutboxMeta): Uint8Array {
   const recipient = utf8.encode(meta.recipient);
   return new BinaryWriter(FIXED_BYTES + recipient.length)
     .u8(META_VERSION)
     .bytes(meta.messageId)
-    .bytes(f64(meta.enqueuedAt))
-    .bytes(f64(meta.nextAttemptAt))
-    .bytes(f64(meta.expiresAt))
+    .f64(meta.enqueuedAt)
+    .f64(meta.nextAttemptAt)
+    .f64(meta.expiresAt)
     .u32(meta.attempts)
     .u16(recipient.length)
     .bytes(recipient)
@@ -85,9 +73,9 @@ export function decodeMeta(seq: number, bytes: Uint8Array): OutboxMeta {
   const r = new BinaryReader(bytes, 'entry metadata', (_fault, message) => corrupt(message));
   if (r.u8('version') !== META_VERSION) throw corrupt('an entry has an unknown layout');
   const messageId = r.fixed(MESSAGE_ID_BYTES, 'message id');
-  const enqueuedAt = readF64(r, 'enqueuedAt');
-  const nextAttemptAt = readF64(r, 'nextAttemptAt');
-  const expiresAt = readF64(r, 'expiresAt');
+  const enqueuedAt = r.f64('enqueuedAt');
+  const nextAttemptAt = r.f64('nextAttemptAt');
+  const expiresAt = r.f64('expiresAt');
   const attempts = r.u32('attempts');
   const rawRecipient = r.fixed(r.u16('recipient length'), 'recipient');
   r.end();

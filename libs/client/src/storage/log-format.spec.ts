@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { fromHex, toHex } from '@usm/crypto';
-import { ClientError, ClientErrorCode } from '../errors.js';
+import { ClientErrorCode } from '../errors.js';
 import {
   FRAME_HEADER_BYTES,
   LOG_HEADER_BYTES,
@@ -12,15 +12,7 @@ import {
   readLogHeader,
   recordAd,
 } from './log-format.js';
-
-function codeOf(call: () => unknown): string {
-  try {
-    call();
-  } catch (err) {
-    return ClientError.is(err) ? err.code : `not a ClientError: ${String(err)}`;
-  }
-  return 'no error';
-}
+import { codeOf } from '../error-code.test.js';
 
 // Golden vectors: the bytes existing store.log files hold (or, for the associated data, that
 // their tags were computed over). They must never change: a store written by an earlier version
