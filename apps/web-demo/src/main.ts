@@ -17,6 +17,7 @@ import {
   MessengerClient,
   type BackoffOptions,
   type IncomingMessage,
+  type UnsupportedMessage,
 } from '@usm/client';
 import { formatSafetyNumber } from '@usm/crypto';
 import { ChatView, type OutgoingMessageView } from './chat-view.js';
@@ -118,6 +119,17 @@ class Chat {
     });
   }
 
+  /** A message of a kind this version cannot show, in its place in the conversation. */
+  unsupported(message: UnsupportedMessage): void {
+    if (this.#peer === undefined) this.open(message.from);
+    this.view.addIncoming({
+      id: message.id,
+      text: `This message needs a newer version of the app (message kind ${message.kind}).`,
+      sentAt: message.sentAt,
+      from: message.from === this.#peer ? 'them' : `${message.from.slice(0, 8)}…`,
+    });
+  }
+
   delivered(id: string): void {
     const item = this.#sent.get(id);
     if (item) item.setStatus('delivered');
@@ -145,6 +157,7 @@ async function boot(view: ChatView): Promise<void> {
     if (state !== 'connected' || synced) view.setConnection(state);
   });
   client.on('message', (m) => chat.received(m));
+  client.on('unsupported', (m) => chat.unsupported(m));
   client.on('delivered', ({ id }) => chat.delivered(id));
   client.on('error', (err) => view.showClientError(explain(err)));
   view.onCopy();

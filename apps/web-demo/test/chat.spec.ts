@@ -15,6 +15,8 @@
  *  - a second tab in Alice's browser waits for the first (one tab holds an identity).
  *  - Bob's page goes offline while a Node client sends it a backlog past MAX_SKIP, and comes back
  *    while more is sent: the page lists every message once, in order, with no client error.
+ *    Then a newer version of that client sends a message kind the page does not know: the page
+ *    shows it as needing a newer version, in its place, and the next text right after it.
  * Screenshots of both windows go to test-artifacts/web-demo-chat/. With USM_UPDATE_DOCS_SCREENSHOT=1
  * Alice's window is also copied to docs/web-demo.png (the README's picture).
  */
@@ -33,8 +35,21 @@ import {
   safetyNumber,
   toHex,
 } from '@usm/crypto';
-import { MemoryStore, MessengerClient } from '@usm/client';
-import { parseAddress } from '@usm/protocol';
+import { MemoryStore, MessengerClient, Outbox } from '@usm/client';
+import {
+  Session,
+  asAddressString,
+  encodeEnvelope,
+  generateMessageId,
+  parseAddress,
+  sealApplicationPayload,
+} from '@usm/protocol';
+import {
+  decodeCounter,
+  encodeCounter,
+  sendSeqKey,
+  sessionKey,
+} from '../../../libs/client/src/client-records.js';
 import type { BrowserContext, Page } from 'playwright-core';
 import { AppModule } from '../../relay-server/src/app.module.js';
 import { loadConfig } from '../../relay-server/src/config.js';
@@ -53,6 +68,40 @@ const TEST_TIMEOUT_MS = 120_000;
 const WAIT_MS = 30_000;
 /** Chromium's message for a connection tried while the context is offline: expected for Bob. */
 const OFFLINE_ERRORS = [/ERR_INTERNET_DISCONNECTED/];
+/**
+ * Queues in a client's store, the way `send` does it (advanced session, sequence and envelope in
+ * one batch), a message of payload kind `rawKind`, which this version does not know: what a newer
+ * version of the app would send.
+ */
+async function queueUnknownKind(store: MemoryStore, peer: string, rawKind: number): Promise<void> {
+  const address = asAddressString(peer);
+  const session = await Session.fromPickle((await store.get(sessionKey(address)))!);
+  const sequence = decodeCounter((await store.get(sendSeqKey(address)))!);
+  const id = generateMessageId();
+  const plaintext = sealApplicationPayload({
+    kind: 'unknown',
+    rawKind,
+    sequence,
+    sentAt: Date.now(),
+    body: Uint8Array.of(1, 2, 3),
+  });
+  const ciphertext = await session.encrypt(plaintext, id);
+  const outbox = await Outbox.open(store);
+  await outbox.enqueue(
+    {
+      messageId: id,
+      recipient: address,
+      envelope: encodeEnvelope({ id, recipient: parseAddress(address), ciphertext }),
+    },
+    {
+      put: [
+        [sessionKey(address), await session.pickle()],
+        [sendSeqKey(address), encodeCounter(sequence + 1)],
+      ],
+    },
+  );
+}
+
 /** Messages sent to Bob's page while it is offline: past MAX_SKIP (1,000), so order matters. */
 const BACKLOG = 1_200;
 /** Messages sent while it comes back and fetches that backlog. */
@@ -361,7 +410,7 @@ describe('web demo: two people chat in Chromium through the sample relay', () =>
   );
 
   it(
-    'a page back online after a backlog past MAX_SKIP, with more mail arriving while it fetches, shows every message once, in order',
+    'a page back online after a backlog past MAX_SKIP, with more mail arriving while it fetches, shows every message once, in order; then a newer kind in its place',
     async () => {
       const bobContext = await harness.newContext({ viewport: { width: 760, height: 900 } });
       const bob = await harness.openPage(`${relayUrl}/`, {
@@ -372,12 +421,15 @@ describe('web demo: two people chat in Chromium through the sample relay', () =>
       await connected(bob, 'Bob');
       const bobAddress = await text(bob, 'own-address');
       // Alice writes from a Node program (the same client library), fast enough to build a backlog.
-      const alice = await MessengerClient.open({
-        relayUrl,
-        relayIdentityKey: relayKeyHex,
-        store: new MemoryStore(),
-        fetchIntervalMs: 30_000,
-      });
+      const aliceStore = new MemoryStore();
+      const openAlice = () =>
+        MessengerClient.open({
+          relayUrl,
+          relayIdentityKey: relayKeyHex,
+          store: aliceStore,
+          fetchIntervalMs: 30_000,
+        });
+      let alice = await openAlice();
       const receipts = new Set<string>();
       alice.on('delivered', ({ id }) => void receipts.add(id));
       try {
@@ -406,9 +458,6 @@ describe('web demo: two people chat in Chromium through the sample relay', () =>
         await sendWave(live);
         const total = 1 + BACKLOG + LIVE;
         await countIs(bob, 'Bob', 'in', total);
-        // The end of the list, in the window (a full-page picture of 1,501 messages is megabytes).
-        await bob.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
-        await bob.screenshot({ path: join(harness.artifacts, 'backlog-bob.png') });
         const shown = await received(bob);
         expect(shown).toEqual(['backlog: hello', ...backlog, ...live]);
         const shownIds = (await messages(bob)).filter((m) => m.direction === 'in').map((m) => m.id);
@@ -417,6 +466,24 @@ describe('web demo: two people chat in Chromium through the sample relay', () =>
         const deadline = Date.now() + WAIT_MS;
         while (receipts.size < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
         expect(ids.filter((id) => !receipts.has(id))).toEqual([]);
+
+        // A newer version of Alice's app sends a message kind this page does not know (queued in her
+        // store the way `send` does it), then a text: the page shows the first as needing a newer
+        // version, in its place, and the text right after it (no gap, no reorder wait).
+        await alice.close();
+        await queueUnknownKind(aliceStore, bobAddress, 200);
+        alice = await openAlice();
+        await alice.connect();
+        await alice.send(bobAddress, 'after the new kind');
+        await countIs(bob, 'Bob', 'in', total + 2);
+        expect((await received(bob)).slice(-2)).toEqual([
+          'This message needs a newer version of the app (message kind 200).',
+          'after the new kind',
+        ]);
+        expect(await text(bob, 'client-error')).toBe('');
+        // The end of the list, in the window (a full-page picture of 1,500 messages is megabytes).
+        await bob.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+        await bob.screenshot({ path: join(harness.artifacts, 'backlog-bob.png') });
         if (process.env.USM_UPDATE_DOCS_SCREENSHOT === '1') {
           await copyFile(
             join(harness.artifacts, 'backlog-bob.png'),
