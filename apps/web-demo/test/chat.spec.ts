@@ -35,21 +35,9 @@ import {
   safetyNumber,
   toHex,
 } from '@usm/crypto';
-import { MemoryStore, MessengerClient, Outbox } from '@usm/client';
-import {
-  Session,
-  asAddressString,
-  encodeEnvelope,
-  generateMessageId,
-  parseAddress,
-  sealApplicationPayload,
-} from '@usm/protocol';
-import {
-  decodeCounter,
-  encodeCounter,
-  sendSeqKey,
-  sessionKey,
-} from '../../../libs/client/src/client-records.js';
+import { MemoryStore, MessengerClient } from '@usm/client';
+import { parseAddress } from '@usm/protocol';
+import { queueUnknownKind } from '../../../libs/client/src/unknown-kind.test.js';
 import type { BrowserContext, Page } from 'playwright-core';
 import { AppModule } from '../../relay-server/src/app.module.js';
 import { loadConfig } from '../../relay-server/src/config.js';
@@ -68,40 +56,6 @@ const TEST_TIMEOUT_MS = 120_000;
 const WAIT_MS = 30_000;
 /** Chromium's message for a connection tried while the context is offline: expected for Bob. */
 const OFFLINE_ERRORS = [/ERR_INTERNET_DISCONNECTED/];
-/**
- * Queues in a client's store, the way `send` does it (advanced session, sequence and envelope in
- * one batch), a message of payload kind `rawKind`, which this version does not know: what a newer
- * version of the app would send.
- */
-async function queueUnknownKind(store: MemoryStore, peer: string, rawKind: number): Promise<void> {
-  const address = asAddressString(peer);
-  const session = await Session.fromPickle((await store.get(sessionKey(address)))!);
-  const sequence = decodeCounter((await store.get(sendSeqKey(address)))!);
-  const id = generateMessageId();
-  const plaintext = sealApplicationPayload({
-    kind: 'unknown',
-    rawKind,
-    sequence,
-    sentAt: Date.now(),
-    body: Uint8Array.of(1, 2, 3),
-  });
-  const ciphertext = await session.encrypt(plaintext, id);
-  const outbox = await Outbox.open(store);
-  await outbox.enqueue(
-    {
-      messageId: id,
-      recipient: address,
-      envelope: encodeEnvelope({ id, recipient: parseAddress(address), ciphertext }),
-    },
-    {
-      put: [
-        [sessionKey(address), await session.pickle()],
-        [sendSeqKey(address), encodeCounter(sequence + 1)],
-      ],
-    },
-  );
-}
-
 /** Messages sent to Bob's page while it is offline: past MAX_SKIP (1,000), so order matters. */
 const BACKLOG = 1_200;
 /** Messages sent while it comes back and fetches that backlog. */

@@ -6,18 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { ready } from '@usm/crypto';
-import {
-  type MailItem,
-  ProtocolErrorCode,
-  ProtocolError,
-  Session,
-  encodeEnvelope,
-  formatMessageId,
-  generateMessageId,
-  parseAddress,
-  sealApplicationPayload,
-} from '@usm/protocol';
-import { decodeCounter, encodeCounter, sendSeqKey, sessionKey } from './client-records.js';
+import { type MailItem, ProtocolErrorCode, ProtocolError } from '@usm/protocol';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { FakeRelay } from './fake-relay.test.js';
 import {
@@ -26,8 +15,8 @@ import {
   type MessengerClientOptions,
   type UnsupportedMessage,
 } from './messenger-client.js';
-import { Outbox } from './outbox/outbox.js';
 import { MemoryStore } from './storage/memory-store.js';
+import { queueUnknownKind } from './unknown-kind.test.js';
 import { recordCase } from '../../../test/reliability/report.js';
 
 let relay: FakeRelay;
@@ -568,35 +557,9 @@ describe('MessengerClient', () => {
     await until('before', () => b.messages.length === 1);
     await a0.client.close();
 
-    // A newer version of A sends a kind this one does not know: sealed, encrypted and queued the
-    // way `send` does it (session, sequence and envelope in one batch).
+    // A newer version of A sends a kind this one does not know, queued the way `send` does it.
     const peer = b.client.address;
-    const session = await Session.fromPickle((await aStore.get(sessionKey(peer)))!);
-    const sequence = decodeCounter((await aStore.get(sendSeqKey(peer)))!);
-    const sentAt = Date.now();
-    const idBytes = generateMessageId();
-    const plaintext = sealApplicationPayload({
-      kind: 'unknown',
-      rawKind: 200,
-      sequence,
-      sentAt,
-      body: Uint8Array.of(1, 2, 3),
-    });
-    const ciphertext = await session.encrypt(plaintext, idBytes);
-    const outbox = await Outbox.open(aStore);
-    await outbox.enqueue(
-      {
-        messageId: idBytes,
-        recipient: peer,
-        envelope: encodeEnvelope({ id: idBytes, recipient: parseAddress(peer), ciphertext }),
-      },
-      {
-        put: [
-          [sessionKey(peer), await session.pickle()],
-          [sendSeqKey(peer), encodeCounter(sequence + 1)],
-        ],
-      },
-    );
+    const { id: unknownId, sentAt } = await queueUnknownKind(aStore, peer, 200);
 
     const a = await open(aStore);
     await a.client.connect();
@@ -606,7 +569,7 @@ describe('MessengerClient', () => {
     expect(unsupported).toEqual([
       {
         from: a.client.address,
-        id: formatMessageId(idBytes),
+        id: unknownId,
         kind: 200,
         sequence: 1,
         sentAt,
