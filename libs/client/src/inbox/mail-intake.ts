@@ -42,6 +42,13 @@ export const MAX_BUFFERED_PUSHES = 20 * MAX_FETCH_PAGE;
 
 const position = (item: MailItem): bigint => BigInt(item.cursor);
 
+/** Mailbox order of two items (their positions are decimal integers): a sort comparator. */
+export function byPosition(a: MailItem, b: MailItem): number {
+  const x = position(a);
+  const y = position(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 export class MailIntake {
   readonly #o: MailIntakeOptions;
   #caughtUp = false;
@@ -123,7 +130,10 @@ export class MailIntake {
       let cursor = from;
       do {
         const page = await this.#o.fetchPage(cursor);
-        for (const item of page.mail) if (position(item) > high) high = position(item);
+        for (const item of page.mail) {
+          const p = position(item);
+          if (p > high) high = p;
+        }
         await this.#o.process(page.mail);
         cursor = page.cursor;
       } while (cursor !== null);
@@ -131,9 +141,7 @@ export class MailIntake {
       // Another round continues above the highest position seen: anything stored since is there.
       from = high >= 0n ? high.toString() : null;
     } while (this.#again);
-    const newer = this.#buffered
-      .filter((item) => position(item) > high)
-      .sort((a, b) => (position(a) < position(b) ? -1 : position(a) > position(b) ? 1 : 0));
+    const newer = this.#buffered.filter((item) => position(item) > high).sort(byPosition);
     this.#buffered = [];
     this.#caughtUp = true;
     if (newer.length > 0) await this.#o.process(newer);

@@ -44,6 +44,7 @@ import type { RelayRequests } from '../connection.js';
 import type { Conversation, ConversationStore } from '../conversations/conversation-store.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import { decryptFailureOutcome } from '../inbox/decrypt-failure.js';
+import { byPosition } from '../inbox/mail-intake.js';
 import type { KeyedLock } from '../locks.js';
 import { type Runtime, type TimerHandle, reportUnlessOffline } from '../runtime.js';
 import type { ClientStore, StoreEntry } from '../storage/client-store.js';
@@ -305,11 +306,4 @@ export class ReceivePipeline {
       }
     }, 0);
   }
-}
-
-/** Mailbox order of two items (their positions are decimal integers). */
-function byPosition(a: MailItem, b: MailItem): number {
-  const x = BigInt(a.cursor);
-  const y = BigInt(b.cursor);
-  return x < y ? -1 : x > y ? 1 : 0;
 }
