@@ -71,19 +71,18 @@ export class MailNoticeService {
     this.maxCursors = options.mail.maxNoticeCursors;
   }
 
-  /** Tells the other nodes, when there are any, about mail stored for recipients not held here. */
+  /**
+   * Tells the other nodes about mail stored for recipients not held here. Always sent, not only
+   * when the heartbeat adapter counts other nodes: its count lags after a database outage (a node
+   * is forgotten after 10 s without heartbeats and learnt again only from its next message), and a
+   * notice skipped then would leave its mail to the recipient's periodic fetch. On one node the
+   * notice costs one NOTIFY that nobody reads (nothing with the in-memory adapter).
+   */
   publish(notices: readonly MailNotice[]): void {
     const server = this.sockets.io;
     if (!server || notices.length === 0) return;
-    // The heartbeat adapter knows the other nodes (a new node announces itself as it starts).
-    void server
-      .of('/')
-      .adapter.serverCount()
-      .then((nodes) => {
-        if (nodes <= 1) return;
-        for (const batch of noticeBatches(notices, this.maxCursors))
-          server.serverSideEmit('mail:available', batch);
-      });
+    for (const batch of noticeBatches(notices, this.maxCursors))
+      server.serverSideEmit('mail:available', batch);
   }
 
   /**
